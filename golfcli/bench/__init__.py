@@ -1,0 +1,1 @@
+"""`golf bench ...`: speed and size benchmarks anyone can rerun, recorded as JSON."""

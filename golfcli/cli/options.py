@@ -1,0 +1,59 @@
+"""Options shared by every verb: config resolution and `--json` output."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable
+
+import click
+
+from golfcli import console
+from golfcli.config import GolfConfig, load_config
+
+
+def config_options(func: Callable) -> Callable:
+    """Add `--preset`, `--config` and repeatable `--set section.key=value` to a command."""
+    func = click.option(
+        "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+        help="Override one config key (repeatable; type-checked).",
+    )(func)
+    func = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")(func)
+    func = click.option("--preset", default=None, help="Named preset (see `golf presets`).")(func)
+    return func
+
+
+def resolve_config(preset: str | None, config_file: str | None, overrides: tuple[str, ...]) -> GolfConfig:
+    """The GolfConfig the shared config options describe."""
+    return load_config(preset, config_file, overrides)
+
+
+def json_option(func: Callable) -> Callable:
+    """Add `--json`: print one JSON object on stdout and no progress bars."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if value:
+            console.set_quiet(True)
+        return value
+
+    return click.option(
+        "--json", "as_json", is_flag=True, is_eager=True, callback=callback, help="Print one JSON object."
+    )(func)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
+    """Print `result` as one JSON object (with `--json`) or through the human `render`."""
+    if as_json:
+        click.echo(json.dumps(_jsonable(result), sort_keys=False))
+    else:
+        render(result)

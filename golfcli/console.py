@@ -1,0 +1,64 @@
+"""Terminal output shared by every stage: rich progress on stderr, plain lines otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+_state = {"quiet": False}
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn progress bars and chatter off (e.g. for `--json`)."""
+    _state["quiet"] = quiet
+
+
+def interactive() -> bool:
+    """True when progress bars should be drawn: stderr is a terminal and not in quiet mode."""
+    return not _state["quiet"] and sys.stderr.isatty()
+
+
+def info(message: str) -> None:
+    """A status line on stderr (suppressed in quiet mode)."""
+    if not _state["quiet"]:
+        stderr.print(message)
+
+
+class _NullBar:
+    def advance(self, n: float = 1) -> None:
+        pass
+
+    def update(self, **fields: object) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task: int):
+        self._progress, self._task = progress, task
+
+    def advance(self, n: float = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def update(self, **fields: object) -> None:
+        self._progress.update(self._task, **fields)
+
+
+@contextlib.contextmanager
+def progress(total: float | None, description: str) -> Iterator[_Bar | _NullBar]:
+    """A rich progress bar with ETA on stderr; a no-op when not interactive."""
+    if not interactive():
+        yield _NullBar()
+        return
+    columns = [
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield _Bar(bar, task)
