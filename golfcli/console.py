@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterator
 
@@ -20,8 +21,14 @@ def set_quiet(quiet: bool) -> None:
 
 
 def interactive() -> bool:
-    """True when progress bars should be drawn: stderr is a terminal and not in quiet mode."""
-    return not _state["quiet"] and sys.stderr.isatty()
+    """True when progress bars should be drawn: stderr is a terminal and not in quiet mode.
+
+    `GOLF_PROGRESS=1` keeps bars on under `--json` (used by `golf run`, which reads each stage's
+    JSON from stdout while the stage's bar still reaches the user's terminal).
+    """
+    if not sys.stderr.isatty():
+        return False
+    return not _state["quiet"] or os.environ.get("GOLF_PROGRESS") == "1"
 
 
 def info(message: str) -> None:
