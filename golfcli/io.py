@@ -41,11 +41,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -100,7 +107,20 @@ def save_tensors(
     for key, value in (meta or {}).items():
         header[f"{META_PREFIX}{key}"] = json.dumps(value, sort_keys=True, separators=(",", ":"))
     clean = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
-    write_bytes_atomic(path, save(clean, metadata=header))
+    write_bytes_atomic(path, _canonical_safetensors(save(clean, metadata=header)))
+
+
+def _canonical_safetensors(blob: bytes) -> bytes:
+    """The same file with its `__metadata__` keys sorted: safetensors writes them in hash-map order,
+    which changes from process to process, so equal inputs would give different bytes."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    ordered = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+    ordered.update(header)  # tensor entries keep the order safetensors chose; offsets are unchanged
+    text = json.dumps(ordered, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes
+    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Challenge data: shards, loaders, tokenizers, and the `golf data` stage functions."""
