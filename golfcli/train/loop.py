@@ -1,0 +1,578 @@
+"""The training loop behind `golf train` (one process, or one rank under torchrun).
+
+One step: take this rank's micro-batches, forward (bf16 autocast + torch.compile on CUDA; float32
+eager on CPU), backward, average gradients across ranks, clip, set learning rates from the
+schedule and Muon's momentum from its warmup, step Muon (matrices) and AdamW (embeddings,
+scalars), update the EMA, maybe take an SWA snapshot. Recurrence phases and late QAT switch at
+the top of a step. The clock counts training only: validation, checkpoints and the compile
+warmup (whose effect on weights, optimizer, RNG and data order is rolled back) are excluded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from golfcli import console
+from golfcli.checkpoint import save_checkpoint
+from golfcli.config import GolfConfig, config_to_dict, config_to_toml, replace_section
+from golfcli.config.train import LOADER_KINDS
+from golfcli.errors import GolfError
+from golfcli.io import write_text_atomic
+from golfcli.metric import BpbMeter, build_byte_tables
+from golfcli.train import distributed as D
+from golfcli.train.averaging import EMA, SWA
+from golfcli.train.muon import Muon
+from golfcli.train.qat import check_qat_mode, export_bits, qat_due
+from golfcli.train.run_dir import MetricsLog, RunDir
+from golfcli.train.schedule import Schedule, muon_momentum
+from golfcli.train.state import (
+    TrainState, load_train_state, optimizer_from_tensors, restore_rng, save_train_state,
+)
+
+
+def _use_compile(option: bool | str, device: torch.device) -> bool:
+    if option == "auto":
+        return device.type == "cuda"
+    if isinstance(option, bool):
+        return option
+    raise GolfError(f"train.compile must be true, false or \"auto\", got {option!r}")
+
+
+def _check_config(cfg: GolfConfig, world_size: int) -> None:
+    tc = cfg.train
+    check_qat_mode(tc)
+    if tc.loader not in LOADER_KINDS:
+        raise GolfError(f"train.loader must be one of {', '.join(LOADER_KINDS)}, got {tc.loader!r}")
+    if tc.seq_len <= 0 or tc.grad_accum <= 0 or tc.iterations <= 0:
+        raise GolfError("train.seq_len, train.grad_accum and train.iterations must be positive")
+    per_micro = tc.batch_tokens // (world_size * tc.grad_accum)
+    if per_micro < tc.seq_len or per_micro % tc.seq_len:
+        raise GolfError(
+            f"train.batch_tokens {tc.batch_tokens} must split into whole sequences of {tc.seq_len} over "
+            f"{world_size} rank(s) × {tc.grad_accum} micro-batch(es)"
+        )
+
+
+class Trainer:
+    """Model, optimizers, data and bookkeeping of one training run (on this rank)."""
+
+    def __init__(self, cfg: GolfConfig, out_dir: str | Path, dist: D.DistInfo):
+        from golfcli.data.loaders import make_train_loader
+        from golfcli.model import GPT
+
+        self.cfg, self.tc, self.dist = cfg, cfg.train, dist
+        self.run = RunDir(out_dir)
+        self.device = dist.device
+        self.schedule = Schedule.from_config(self.tc)
+        self.state = TrainState()
+        self.cuda = self.device.type == "cuda"
+        self._make_loader = lambda: make_train_loader(cfg.data.data_dir, self.tc.loader, dist.rank, dist.world_size)
+
+        torch.manual_seed(self.tc.seed)
+        self.model = GPT(cfg.model).to(self.device)
+        self.model.train()
+        self._sync_params()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizers = self._build_optimizers()
+        self.ema = EMA(self.model.state_dict(), self.tc.ema_decay) if self.tc.ema_decay > 0 else None
+        self.swa = SWA(self.model.state_dict()) if self.tc.swa_every > 0 else None
+        self.loader = self._make_loader()
+        self.qat_bits = export_bits(cfg.quant)
+        self.forward = self.model
+        if _use_compile(self.tc.compile, self.device):
+            import torch._dynamo as dynamo
+
+            dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
+            self.forward = torch.compile(self.model, dynamic=False)
+        self.metrics = MetricsLog(self.run.metrics, enabled=dist.is_main)
+        self.val_tokens: torch.Tensor | None = None
+        self.byte_tables = None
+
+    # --- construction --------------------------------------------------------------------------
+    def _sync_params(self) -> None:
+        if self.dist.active:
+            import torch.distributed as dist
+
+            with torch.no_grad():
+                for t in self.model.state_dict().values():
+                    dist.broadcast(t, 0)
+
+    def _build_optimizers(self) -> list[torch.optim.Optimizer]:
+        tc = self.tc
+        groups = self.model.param_groups()
+        grouped = [p for ps in groups.values() for p in ps]
+        if len(grouped) != len(self.params) or {id(p) for p in grouped} != {id(p) for p in self.params}:
+            raise GolfError("model.param_groups() must put every trainable parameter in exactly one group")
+        opts: list[torch.optim.Optimizer] = []
+        if groups.get("matrix"):
+            opts.append(Muon(
+                [{"params": groups["matrix"], "base_lr": tc.matrix_lr}], lr=tc.matrix_lr,
+                momentum=tc.muon_momentum_start, weight_decay=tc.muon_wd, ns_steps=tc.muon_ns_steps,
+                ns_dtype=torch.bfloat16 if self.cuda else torch.float32,
+                rank=self.dist.rank, world_size=self.dist.world_size if tc.distributed_muon else 1,
+            ))
+        adam_groups = [
+            {"params": groups[name], "lr": lr, "base_lr": lr}
+            for name, lr in (("embed", tc.embed_lr), ("scalar", tc.scalar_lr)) if groups.get(name)
+        ]
+        if adam_groups:
+            opts.append(torch.optim.AdamW(
+                adam_groups, betas=(tc.beta1, tc.beta2), eps=tc.adam_eps, weight_decay=tc.adam_wd,
+                fused=True if self.cuda else None,
+            ))
+        return opts
+
+    # --- data for validation -------------------------------------------------------------------
+    def load_validation(self) -> None:
+        """Validation tokens and the tokenizer's byte tables (checked against the model's vocab)."""
+        from golfcli.data.shards import load_validation_tokens
+        from golfcli.data.tokenizer import check_vocab, load_tokenizer
+
+        sp = load_tokenizer(self.cfg.data.tokenizer)
+        check_vocab(sp, self.cfg.model.vocab_size, self.cfg.data.tokenizer)
+        self.byte_tables = build_byte_tables(sp, self.cfg.model.vocab_size).to(self.device)
+        seq = self.tc.seq_len
+        tokens = load_validation_tokens(self.cfg.data.data_dir, seq)
+        if self.tc.val_tokens > 0:
+            n = max(min(self.tc.val_tokens, tokens.numel() - 1) // seq, 1) * seq
+            tokens = tokens[: n + 1]
+        self.val_tokens = tokens
+
+    # --- resume --------------------------------------------------------------------------------
+    def resume_from(self, path: Path) -> None:
+        """Restore model, optimizers, EMA, SWA, loader, RNG, phase and QAT from a checkpoint."""
+        loaded = load_train_state(path)
+        if config_to_dict(loaded.config)["model"] != config_to_dict(self.cfg)["model"]:
+            raise GolfError("the [model] config differs from the run being resumed", path)
+        st = loaded.state
+        self.model.set_phase(st.phase, copy_untied=False)
+        try:
+            self.model.load_state_dict(loaded.model)
+        except RuntimeError as exc:
+            raise GolfError(f"checkpoint does not fit the model: {str(exc).splitlines()[0]}", path) from None
+        for i, (opt, info) in enumerate(zip(self.optimizers, loaded.optimizers)):
+            optimizer_from_tensors(opt, i, loaded.tensors, info)
+        if self.ema is not None and loaded.ema:
+            self.ema.load(loaded.ema, st.ema_updates)
+        if self.swa is not None and loaded.swa:
+            self.swa.load(loaded.swa, st.swa_count)
+        if st.loader:
+            self.loader.load_state_dict(st.loader)
+        if st.qat_on:
+            self.model.set_qat(self.tc.qat_mode, self.qat_bits, seed=0)
+        restore_rng(loaded.tensors, self.device)
+        self.state = st
+        self.metrics.truncate_after(st.step)
+
+    # --- one step ------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, step: int, lr_scale: float) -> torch.Tensor:
+        """One optimizer step; returns this rank's mean training loss (a 0-d tensor, not synced)."""
+        tc = self.tc
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * lr_scale
+                if isinstance(opt, Muon):
+                    group["momentum"] = muon_momentum(step, tc.muon_momentum_start, tc.muon_momentum,
+                                                      tc.muon_momentum_warmup)
+        total = torch.zeros((), device=self.device)
+        for _ in range(tc.grad_accum):
+            x, y = self.loader.next_batch(tc.batch_tokens, tc.seq_len, tc.grad_accum)
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            with self._autocast():
+                loss = self.forward(x, y)
+            (loss / tc.grad_accum).backward()
+            total += loss.detach().float()
+        D.average_gradients(self.params, self.dist)
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, tc.grad_clip)
+        for opt in self.optimizers:
+            opt.step()
+        self.model.zero_grad(set_to_none=True)
+        return total / tc.grad_accum
+
+    # --- compile warmup ------------------------------------------------------------------------
+    def compile_warmup(self) -> None:
+        """Run warmup steps in every graph the run will need, then roll everything back."""
+        n = self.tc.warmup_steps
+        if n <= 0:
+            return
+        saved_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        saved_opts = [copy.deepcopy(opt.state_dict()) for opt in self.optimizers]
+        saved_rng = _rng_snapshot(self.device)
+        start_phase, qat_on = self.model.phase, self.state.qat_on
+        graphs = [(p, False) for p in range(start_phase, self.model.num_phases)]
+        if self.tc.qat_mode != "off":
+            graphs.append((self.model.final_phase, True))
+        for phase, qat in graphs:
+            if phase != self.model.phase:
+                self.model.set_phase(phase, copy_untied=True)
+            self.model.set_qat(self.tc.qat_mode if qat else "off", self.qat_bits, seed=0)
+            for _ in range(n):
+                self.step(self.state.step, 1.0)
+        if self.model.phase != start_phase:
+            self.model.set_phase(start_phase, copy_untied=False)
+        self.model.set_qat(self.tc.qat_mode if qat_on else "off", self.qat_bits, seed=0)
+        self.model.load_state_dict(saved_model)
+        for opt, sd in zip(self.optimizers, saved_opts):
+            opt.load_state_dict(sd)
+        _rng_restore(saved_rng, self.device)
+        self.loader = self._make_loader()
+        if self.state.loader:
+            self.loader.load_state_dict(self.state.loader)
+        self.sync()
+
+    # --- validation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any]:
+        """Validation loss and bpb of the current weights, over this rank's share of the sequences."""
+        assert self.val_tokens is not None and self.byte_tables is not None
+        seq = self.tc.seq_len
+        n_seqs = (self.val_tokens.numel() - 1) // seq
+        lo = n_seqs * self.dist.rank // self.dist.world_size
+        hi = n_seqs * (self.dist.rank + 1) // self.dist.world_size
+        per_batch = max(self.tc.val_batch_tokens // self.dist.world_size // seq, 1)
+        meter = BpbMeter()
+        self.model.eval()
+        try:
+            for s in range(lo, hi, per_batch):
+                e = min(s + per_batch, hi)
+                chunk = self.val_tokens[s * seq : e * seq + 1].to(self.device, non_blocking=True)
+                x = chunk[:-1].view(-1, seq)
+                y = chunk[1:].view(-1, seq)
+                with self._autocast():
+                    logits = self.forward(x)
+                nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
+                meter.add(nll, x.reshape(-1), y.reshape(-1), self.byte_tables)
+        finally:
+            self.model.train()
+        meter.all_reduce()
+        return {"val_loss": meter.val_loss, "val_bpb": meter.bpb, "val_tokens": meter.tokens, "val_bytes": meter.bytes}
+
+    def validate_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Validate other weights (e.g. the EMA) in place of the current ones, then put them back."""
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(weights)
+        try:
+            return self.validate()
+        finally:
+            self.model.load_state_dict(current)
+
+    # --- files ---------------------------------------------------------------------------------
+    def save_state(self) -> Path:
+        """Write a training-state checkpoint for the current step (rank 0 only)."""
+        path = self.run.checkpoint(self.state.step)
+        if self.dist.is_main:
+            self.state.loader = self.loader.state_dict()
+            self.state.ema_updates = self.ema.updates if self.ema else 0
+            self.state.swa_count = self.swa.count if self.swa else 0
+            save_train_state(
+                path, self.cfg, self.state, self.model.state_dict(), self.optimizers, self.device,
+                ema=self.ema.state_tensors() if self.ema else None,
+                swa=self.swa.total if self.swa and self.swa.count else None,
+            )
+            self.run.prune(self.tc.keep_checkpoints)
+        return path
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+
+def _rng_snapshot(device: torch.device) -> dict[str, torch.Tensor]:
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def _rng_restore(snap: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(snap["cpu"])
+    if "cuda" in snap:
+        torch.cuda.set_rng_state(snap["cuda"], device)
+
+
+def _final_phase_weights(cfg: GolfConfig, weights: dict[str, torch.Tensor], phase: int) -> dict[str, torch.Tensor]:
+    """Weights as they would be at full depth: untied repeat copies made from their base weights."""
+    from golfcli.model import GPT
+
+    m = GPT(cfg.model)
+    m.set_phase(phase, copy_untied=False)
+    m.load_state_dict({k: v.cpu() for k, v in weights.items()})
+    m.set_phase(m.final_phase, copy_untied=True)
+    return {k: v.detach().clone() for k, v in m.state_dict().items()}
+
+
+class _Display:
+    """Live rich bar (TTY) or plain log lines on stderr; silent on ranks other than 0."""
+
+    def __init__(self, enabled: bool, schedule: Schedule, max_steps: int | None):
+        self.enabled = enabled
+        self.by_time = schedule.clock == "time"
+        total = schedule.max_seconds if self.by_time else min(schedule.iterations, max_steps or schedule.iterations)
+        self._ctx = console.progress(total, "train") if enabled else contextlib.nullcontext(None)
+        self.bar = None
+        self.shown = 0.0
+
+    def __enter__(self) -> "_Display":
+        self.bar = self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+    def update(self, step: int, elapsed: float, text: str) -> None:
+        if not self.enabled:
+            return
+        if console.interactive() and self.bar is not None:
+            now = elapsed if self.by_time else float(step)
+            self.bar.advance(now - self.shown)
+            self.shown = now
+            self.bar.update(description=text)
+        else:
+            console.info(text)
+
+
+def train(
+    cfg: GolfConfig,
+    out_dir: str | Path,
+    max_steps: int | None = None,
+    max_seconds: float | None = None,
+    resume: bool = False,
+    val_every: int | None = None,
+    data_dir: str | None = None,
+    tokenizer: str | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train `cfg`'s model into run directory `out_dir`; return a summary dict.
+
+    max_steps caps the total step count of the run (a resumed run continues up to it);
+    max_seconds replaces train.max_seconds (wallclock cap and warmdown horizon); val_every,
+    data_dir and tokenizer replace their config keys. With resume, training continues exactly
+    from the newest checkpoint in `out_dir` (or starts fresh when there is none).
+    """
+    changes: dict[str, Any] = {}
+    if max_seconds is not None:
+        changes["max_seconds"] = float(max_seconds)
+    if val_every is not None:
+        changes["val_every"] = int(val_every)
+    if changes:
+        cfg = replace_section(cfg, "train", **changes)
+    data_changes = {k: v for k, v in (("data_dir", data_dir), ("tokenizer", tokenizer)) if v is not None}
+    if data_changes:
+        cfg = replace_section(cfg, "data", **{k: str(v) for k, v in data_changes.items()})
+    if max_steps is not None and max_steps < 0:
+        raise GolfError(f"--max-steps must be ≥ 0, got {max_steps}")
+
+    dist = D.setup(cfg.train.device)
+    try:
+        return _train(cfg, Path(out_dir), dist, max_steps, resume, on_step)
+    finally:
+        D.teardown(dist)
+
+
+def _check_inputs(cfg: GolfConfig) -> None:
+    """Fail on missing data or tokenizer before anything is written."""
+    from golfcli.data.shards import shard_files
+    from golfcli.io import require_file
+
+    require_file(cfg.data.tokenizer, "tokenizer")
+    shard_files(cfg.data.data_dir, "train")
+    shard_files(cfg.data.data_dir, "val")
+
+
+def _prepare_run_dir(run: RunDir, cfg: GolfConfig, resume: bool, dist: D.DistInfo) -> Path | None:
+    latest = run.latest_checkpoint() if resume else None
+    if not resume and run.has_training_output():
+        raise GolfError("run directory already holds a training run; use --resume or another --out", run.root)
+    if dist.is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.checkpoints_dir.mkdir(exist_ok=True)
+        write_text_atomic(run.config, config_to_toml(cfg))
+        if latest is None and run.metrics.exists():
+            run.metrics.unlink()
+    return latest
+
+
+def _train(
+    cfg: GolfConfig, out: Path, dist: D.DistInfo, max_steps: int | None, resume: bool,
+    on_step: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    _check_config(cfg, dist.world_size)
+    if dist.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tc = cfg.train
+    _check_inputs(cfg)
+    run = RunDir(out)
+    latest = _prepare_run_dir(run, cfg, resume, dist)
+    D.barrier(dist)
+    say = console.info if dist.is_main else (lambda _msg: None)
+
+    trainer = Trainer(cfg, out, dist)
+    trainer.load_validation()
+    if latest is not None:
+        trainer.resume_from(latest)
+        step = trainer.state.step
+        if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
+            raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
+                            "every rank sees", out)
+        say(f"resumed from {latest} at step {trainer.state.step}")
+    elif resume:
+        say(f"nothing to resume in {out}; starting a new run")
+    st, model, schedule = trainer.state, trainer.model, trainer.schedule
+    trainer.compile_warmup()
+
+    cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
+    tokens_per_step = tc.batch_tokens
+    elapsed = st.elapsed
+    last_val: dict[str, Any] = {}
+    last_loss: float | None = None
+    losses: list[tuple[int, torch.Tensor]] = []
+    window_t, window_step = time.perf_counter(), st.step
+    stopped = None
+    if st.step >= cap_steps:
+        stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+    elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+        stopped = "max_seconds"
+    lr_scale = schedule.lr_scale(st.step, elapsed)
+
+    def log_event(event: str, **extra: Any) -> None:
+        trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
+        say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
+
+    def run_validation() -> None:
+        nonlocal last_val
+        last_val = trainer.validate()
+        trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
+        say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
+
+    with _Display(dist.is_main, schedule, max_steps) as display:
+        t0 = time.perf_counter()
+        while stopped is None:
+            step = st.step
+            frac = schedule.progress(step, elapsed)
+            phase = model.schedule.phase_for(step, frac)
+            if phase != model.phase:
+                model.set_phase(phase, copy_untied=True)
+                st.phase = phase
+                log_event("phase", phase=phase)
+            lr_scale = schedule.lr_scale(step, elapsed)
+            if not st.qat_on and qat_due(tc, step, lr_scale):
+                model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
+                st.qat_on = True
+                log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
+            loss = trainer.step(step, lr_scale)
+            if trainer.ema is not None:
+                trainer.ema.update(model.state_dict())
+            st.step = step + 1
+            st.tokens += tokens_per_step
+            if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
+                    and model.phase == model.final_phase):
+                trainer.swa.add(model.state_dict())
+            losses.append((step, loss))
+
+            now = time.perf_counter()
+            elapsed = D.all_reduce_max(st.elapsed + (now - t0), dist)
+            if st.step >= cap_steps:
+                stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+            elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+                stopped = "max_seconds"
+            do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
+            do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
+            if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
+                values = torch.stack([v for _, v in losses]).cpu()
+                bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
+                if D.broadcast_flag(bool(bad), dist):
+                    last = run.latest_checkpoint()
+                    kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
+                    what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
+                    raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
+                now = time.perf_counter()
+                dt = now - window_t
+                n = st.step - window_step
+                ms = 1000 * dt / max(n, 1)
+                record = {
+                    "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
+                    "tokens": st.tokens, "ms_per_step": round(ms, 3),
+                    "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
+                    "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
+                }
+                trainer.metrics.write(record)
+                last_loss = record["loss"]
+                display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
+                               f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
+                if on_step:
+                    on_step(record)
+                losses.clear()
+                window_t, window_step = now, st.step
+            if do_val or do_ckpt:
+                trainer.sync()
+                st.elapsed = st.elapsed + (time.perf_counter() - t0)
+                if do_val:
+                    run_validation()
+                if do_ckpt:
+                    trainer.save_state()
+                t0 = time.perf_counter()
+                window_t = t0
+        trainer.sync()
+        st.elapsed = st.elapsed + (time.perf_counter() - t0)
+        elapsed = st.elapsed
+
+    checkpoint = trainer.save_state()
+    if model.phase != model.final_phase:
+        say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
+            f"(phase {model.final_phase}, untied copies from their base weights)")
+        model.load_state_dict(_final_phase_weights(cfg, model.state_dict(), model.phase))
+        model.set_phase(model.final_phase, copy_untied=False)
+    run_validation()
+    summary: dict[str, Any] = {
+        "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
+        "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
+        "device": str(dist.device), "compiled": trainer.forward is not model,
+        "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
+        "val_tokens": last_val.get("val_tokens"),
+    }
+    extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
+    if dist.is_main:
+        save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
+    paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
+             "final": str(run.final)}
+    if trainer.ema is not None:
+        ema_w = trainer.ema.weights()
+        if st.phase != model.final_phase:
+            ema_w = _final_phase_weights(cfg, ema_w, st.phase)
+        ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
+        ema_val = trainer.validate_weights(ema_w)
+        summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
+        trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
+                               **{f"ema_{k}": v for k, v in ema_val.items()}})
+        if dist.is_main:
+            save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
+                            **extra)
+        paths["ema"] = str(run.ema)
+    if trainer.swa is not None and trainer.swa.count:
+        if dist.is_main:
+            save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
+                            **extra)
+        paths["swa"] = str(run.swa)
+    summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
+    summary["paths"] = paths
+    D.barrier(dist)
+    return summary
+
+
+__all__ = ["train", "Trainer"]

@@ -1,0 +1,51 @@
+"""QAT switching: when late STE / Noisy QAT turns on, and which grid each weight trains against.
+
+The grid of each weight is its export grid: the [quant] section's width for the weight's role
+(attn/mlp/embed/other), then `quant.rules` ("REGEX=BITS", searched in the name, later rules win),
+so noise of one grid step Δ = amax_row / (2^(b−1) − 1) matches the rounding the weight will see.
+The model applies the mode in a way torch.compile honours (see golfcli.model's `set_qat`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from golfcli.config import QuantConfig
+from golfcli.config.train import QAT_MODES, TrainConfig
+from golfcli.errors import GolfError
+from golfcli.qtensor import role_of
+
+
+def export_bits(qc: QuantConfig) -> Callable[[str], int]:
+    """name → bit width of the tensor's export grid, from the [quant] role widths and rules."""
+    by_role = {"attn": qc.attn_bits, "mlp": qc.mlp_bits, "embed": qc.embed_bits, "other": qc.other_bits}
+    rules = []
+    for text in qc.rules:
+        pattern, sep, bits = text.rpartition("=")
+        if not sep or not bits.strip().isdigit():
+            raise GolfError(f"quant.rules entries must be REGEX=BITS, got {text!r}")
+        try:
+            rules.append((re.compile(pattern), int(bits)))
+        except re.error as exc:
+            raise GolfError(f"bad regex in quant.rules {text!r}: {exc}") from None
+
+    def bits_of(name: str) -> int:
+        bits = by_role[role_of(name)]
+        for regex, b in rules:
+            if regex.search(name):
+                bits = b
+        return bits
+
+    return bits_of
+
+
+def check_qat_mode(tc: TrainConfig) -> None:
+    """Refuse an unknown train.qat_mode before training starts."""
+    if tc.qat_mode not in QAT_MODES:
+        raise GolfError(f"train.qat_mode must be one of {', '.join(QAT_MODES)}, got {tc.qat_mode!r}")
+
+
+def qat_due(tc: TrainConfig, step: int, lr_scale: float) -> bool:
+    """True once QAT should be on: a mode is set, the lr scale fell below the threshold, step ≥ min."""
+    return tc.qat_mode != "off" and lr_scale < tc.qat_threshold and step >= tc.qat_min_step
