@@ -9,7 +9,15 @@ SIZE_LIMIT = 16_000_000
 
 @dataclass
 class PackConfig:
-    """Packing: codec choice and the decimal size cap."""
+    """Packing (`golf pack`, `golf verify-size`).
+
+    codec: "auto" (per section, the smallest of rANS / brotli / zstd / lzma / raw), or force one:
+    "rans" (codes by rANS, other sections auto), "brotli", "zstd", "lzma", "raw".
+    sample_bytes: with auto, general codecs are first tried on this many sampled bytes of the codes
+    and run in full only when the sample beats rANS (0 = run every codec in full; slow).
+    limit: the decimal size cap for model bytes + code bytes.
+    """
 
     codec: str = "auto"
+    sample_bytes: int = 1 << 20
     limit: int = SIZE_LIMIT

@@ -1,0 +1,142 @@
+"""`golf pack`, `golf unpack`, `golf verify-size`: the artifact and the 16,000,000-byte cap."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from golfcli import console
+from golfcli.artifact import read_artifact, verify_size, write_artifact
+from golfcli.artifact.pack import CODECS
+from golfcli.cli.options import config_options, emit, json_option, resolve_config
+from golfcli.errors import GolfError
+from golfcli.io import require_file, sha256_file
+from golfcli.qtensor import load_quantized, save_quantized
+
+
+def _render_pack(r: dict) -> None:
+    out = Console()
+    sections = Table("section", "codec", "raw bytes", "packed bytes", title=f"artifact {r['path']}")
+    for s in r["sections"]:
+        codec = s["codec"] + ("+planes" if s["transform"] == "planes" else "")
+        sections.add_row(s["section"], codec, f"{s['raw_bytes']:,}", f"{s['bytes']:,}")
+    sections.add_row("container", "", "", f"{r['container_bytes']:,}")
+    sections.add_row("[bold]total", "", "", f"[bold]{r['artifact_bytes']:,}")
+    out.print(sections)
+    roles = Table("codes of", "tensors", "weights", "entropy bound B", "packed B", "packed/entropy", "bits/weight")
+    for role, x in r["roles"].items():
+        roles.add_row(role, str(x["tensors"]), f"{x['codes']:,}", f"{x['entropy_bound_bytes']:,.0f}",
+                      f"{x['bytes']:,}", f"{x['ratio']:.4f}" if x["ratio"] else "-",
+                      f"{8 * x['bytes'] / x['codes']:.3f}" if x["codes"] else "-")
+    out.print(roles)
+    if r.get("show_tensors"):
+        per = Table("tensor", "bits", "weights", "entropy bound B", "packed B", "packed/entropy")
+        for t in r["tensors"]:
+            per.add_row(t["name"], str(t["bits"]), f"{t['codes']:,}", f"{t['entropy_bytes']:,.0f}",
+                        f"{t['bytes']:,.0f}", f"{t['ratio']:.4f}" if t["ratio"] else "-")
+        out.print(per)
+    ratio = f"{r['codes_ratio']:.4f}" if r["codes_ratio"] else "-"
+    out.print(f"codes {r['codes_bytes']:,} B = {ratio} × order-0 entropy bound {r['entropy_bound_bytes']:,.0f} B; "
+              f"artifact {r['artifact_bytes']:,} B in {r['seconds']:.1f} s")
+
+
+@click.command("pack")
+@click.argument("quantized", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Artifact file to write.")
+@click.option("--codec", type=click.Choice(CODECS), default=None,
+              help="Codec for the codes (default: pack.codec = auto, the smallest per section).")
+@click.option("--sample-bytes", type=int, default=None,
+              help="auto: try general codecs on a sample of this many bytes first (0 = always in full).")
+@click.option("--tensors", "show_tensors", is_flag=True, help="Also list every tensor's bytes and entropy.")
+@config_options
+@json_option
+def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | None, show_tensors: bool,
+         preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Pack a quantized file into a compact, checksummed artifact and report bytes per section."""
+    cfg = resolve_config(preset, config_file, overrides).pack
+    codec = codec or cfg.codec
+    if codec not in CODECS:
+        raise GolfError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
+    samples = cfg.sample_bytes if sample_bytes is None else sample_bytes
+    if samples < 0:
+        raise GolfError(f"--sample-bytes must be ≥ 0, got {samples}")
+    qm = load_quantized(str(require_file(quantized, "quantized file")))
+    console.info(f"packing {len(qm.quantized)} quantized and {len(qm.passthrough)} passthrough tensors")
+    report = dict(write_artifact(qm, out_path, codec=codec, sample_bytes=samples))
+    report["show_tensors"] = show_tensors
+    emit(report, as_json, _render_pack)
+
+
+@click.command("unpack")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Quantized file (or, with --dequantize, float checkpoint) to write.")
+@click.option("--dequantize", is_flag=True, help="Write a float checkpoint (codes × scales) instead.")
+@json_option
+def unpack(artifact: str, out_path: str, dequantize: bool, as_json: bool) -> None:
+    """Restore the quantized file from an artifact, bit for bit (or a dequantized checkpoint)."""
+    qm = read_artifact(artifact)
+    if dequantize:
+        from golfcli.checkpoint import save_checkpoint
+        from golfcli.config import config_from_dict
+
+        try:
+            cfg = config_from_dict(qm.config)
+        except GolfError as exc:
+            raise GolfError(f"the artifact's config does not load ({exc}); unpack without --dequantize", artifact)
+        save_checkpoint(out_path, qm.state_dict(), cfg, source=str(artifact), provenance=qm.meta.get("provenance"))
+    else:
+        save_quantized(out_path, qm)
+    result = {
+        "artifact": artifact, "out": out_path, "format": "checkpoint" if dequantize else "quantized",
+        "quantized_tensors": len(qm.quantized), "passthrough_tensors": len(qm.passthrough),
+        "bytes": Path(out_path).stat().st_size, "sha256": sha256_file(out_path),
+    }
+    emit(result, as_json, lambda r: Console().print(
+        f"wrote {r['format']} {r['out']} ({r['bytes']:,} bytes, {r['quantized_tensors']} quantized + "
+        f"{r['passthrough_tensors']} passthrough tensors), sha256 {r['sha256'][:16]}…"))
+
+
+def _render_size(r: dict) -> None:
+    out = Console()
+    files = Table("code file", "bytes", title=f"code bytes ({r['code_source']})")
+    for f in r["code_files"]:
+        files.add_row(f["path"], f"{f['bytes']:,}")
+    out.print(files)
+    summary = Table("", "bytes")
+    for s in r["sections"]:
+        summary.add_row(f"  artifact {s['section']}", f"{s['bytes']:,}")
+    summary.add_row("model (artifact file)", f"{r['model_bytes']:,}")
+    summary.add_row("code", f"{r['code_bytes']:,}")
+    summary.add_row("[bold]total", f"[bold]{r['total_bytes']:,}")
+    summary.add_row("limit", f"{r['limit']:,}")
+    out.print(summary)
+    if r["fits"]:
+        out.print(f"[green]fits[/green]: {r['headroom_bytes']:,} bytes to spare")
+    else:
+        out.print(f"[red]over the limit by {-r['headroom_bytes']:,} bytes[/red]")
+
+
+@click.command("verify-size")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.option("--code", "code_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Code file to count (repeatable). Default: the golfcli source needed to load and evaluate.")
+@click.option("--limit", type=int, default=None, help="Byte cap (default: pack.limit = 16,000,000, decimal).")
+@config_options
+@json_option
+def verify_size_cmd(artifact: str, code_files: tuple[str, ...], limit: int | None, preset: str | None,
+                    config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over."""
+    cap = limit if limit is not None else resolve_config(preset, config_file, overrides).pack.limit
+    result = verify_size(artifact, list(code_files) or None, cap)
+    emit(result, as_json, _render_size)
+    if not result["fits"]:
+        sys.exit(1)
+
+
+verify_size_cmd.name = "verify-size"
+commands = [pack, unpack, verify_size_cmd]
