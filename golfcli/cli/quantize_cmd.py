@@ -1,0 +1,87 @@
+"""`golf quantize`: GPTQ or RTN onto symmetric int2..int8 grids, per role, per rule, or to a byte budget."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from golfcli.cli.options import emit, json_option
+
+
+def _fmt_bytes(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _render(r: dict) -> None:
+    table = Table("tensor", "role", "bits", "method", "elements", "error", "rel err", "damp", "s", "est. bytes",
+                  title="quantized tensors")
+    for t in r["tensors"]:
+        damp = "-" if t["damp"] is None else f"{t['damp']:g}" + (" (raised)" if t["damp_retries"] else "")
+        table.add_row(
+            t["name"], t["role"], f"int{t['bits']}" + ("*" if t["planned"] else ""), t["method"],
+            f"{t['elements']:,}", f"{t['error']:.4g}", f"{t['rel_error']:.2e}", damp, f"{t['seconds']:.2f}",
+            _fmt_bytes(t["bytes"]),
+        )
+    console = Console()
+    console.print(table)
+    totals = Table("", "", show_header=False, title="totals")
+    widths = ", ".join(f"{v}×{k}" for k, v in r["bits_histogram"].items())
+    totals.add_row("tensors", f"{len(r['tensors'])} quantized ({widths}), {len(r['passthrough'])} passthrough")
+    totals.add_row("total error", f"{r['total_error']:.6g}")
+    totals.add_row("estimated bytes", f"{_fmt_bytes(r['quantized_bytes'])} quantized + "
+                   f"{_fmt_bytes(r['passthrough_bytes'])} passthrough = {_fmt_bytes(r['estimated_bytes'])}")
+    if r["target_bytes"]:
+        totals.add_row("with code", f"{_fmt_bytes(r['total_bytes'])} of {_fmt_bytes(r['target_bytes'])} "
+                                    f"({'fits' if r['fits'] else 'OVER'}; * = width chosen by the planner)")
+    if r["damp_raised"]:
+        totals.add_row("damping raised", ", ".join(r["damp_raised"]))
+    totals.add_row("seconds", str(r["seconds"]))
+    totals.add_row("out", r["out"])
+    console.print(totals)
+
+
+@click.command("quantize")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Quantized file to write.")
+@click.option("--hessians", type=click.Path(dir_okay=False), default=None, help="From `golf gptq-calibrate`.")
+@click.option("--attn", default=None, metavar="intN", help="Width of attention matrices [config: int6].")
+@click.option("--mlp", default=None, metavar="intN", help="Width of MLP matrices [int6].")
+@click.option("--embed", default=None, metavar="intN", help="Width of embedding tables (incl. value tables) [int8].")
+@click.option("--other", default=None, metavar="intN", help="Width of other large tensors [int8].")
+@click.option("--rule", "rules", multiple=True, metavar="REGEX=BITS",
+              help="Width for tensors whose name matches REGEX (repeatable; later rules win).")
+@click.option("--method", type=click.Choice(["gptq", "rtn"]), default=None, help="gptq (needs --hessians) or rtn.")
+@click.option("--clip", default=None, help="search | sdclip:K | percentile:P [search].")
+@click.option("--damp", type=float, default=None, help="GPTQ damping, fraction of mean diag(H) [0.01].")
+@click.option("--block", type=int, default=None, help="GPTQ lazy-update block in columns [128].")
+@click.option("--no-act-order", is_flag=True, help="Process columns in their natural order.")
+@click.option("--passthrough-max", type=int, default=None, help="Tensors this small stay fp16 [65536].")
+@click.option("--keep-fp32", "fp32_rules", multiple=True, metavar="REGEX",
+              help="Passthrough tensors matching REGEX stay fp32 (repeatable).")
+@click.option("--target-bytes", type=int, default=None, help="Byte budget (model + code): choose widths to fit.")
+@click.option("--code-bytes", type=int, default=None, help="Code bytes counted against --target-bytes.")
+@click.option("--plan-bits", default=None, help="Widths the planner may use, e.g. 4,5,6,7,8.")
+@json_option
+def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, clip, damp, block, no_act_order,
+            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, as_json) -> None:
+    """Quantize a float checkpoint (defaults: the checkpoint's [quant] config).
+
+    intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
+    one fp16 scale per row (other public "int5" variants use ±16 or [−16, 15]).
+    """
+    from golfcli.quant.quantize import parse_bits, quantize
+
+    def bits(value, what):
+        return None if value is None else parse_bits(value, what)
+
+    result = quantize(
+        checkpoint, out, hessians,
+        method=method, attn_bits=bits(attn, "--attn"), mlp_bits=bits(mlp, "--mlp"),
+        embed_bits=bits(embed, "--embed"), other_bits=bits(other, "--other"),
+        rules=list(rules) or None, clip=clip, damp=damp, block=block,
+        act_order=False if no_act_order else None, passthrough_max=passthrough_max,
+        fp32_rules=list(fp32_rules) or None, target_bytes=target_bytes, code_bytes=code_bytes,
+        plan_bits=[bits(b, "--plan-bits") for b in plan_bits.split(",")] if plan_bits else None,
+    )
+    emit(result, as_json, _render)

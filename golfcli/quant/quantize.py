@@ -1,0 +1,290 @@
+"""`golf quantize`: a float checkpoint (+ Hessians) → a quantized file of int codes and fp16 scales.
+
+Every float tensor with more than `passthrough_max` elements is quantized on the symmetric grid
+of its bit width: the width of its role (attn, mlp, embed, other), overridden by `--rule
+REGEX=BITS` (later rules win), or — with `--target-bytes` — chosen by the byte-budget planner.
+Weights with a Hessian are quantized by GPTQ (method gptq), the rest by round to nearest; the clip
+rule picks each row's scale. Weights the calibration forward never used (listed as `unused` in the
+Hessians file, e.g. layer-0 attention with disable_layer0_attn) get all-zero codes. Smaller float
+tensors are kept as fp16 (fp32 where `fp32_rules` match); non-float tensors are kept as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from golfcli import console
+from golfcli.checkpoint import load_checkpoint
+from golfcli.config import QuantConfig, config_to_dict
+from golfcli.errors import FormatError, GolfError
+from golfcli.io import provenance, require_file, sha256_file
+from golfcli.qtensor import MAX_BITS, MIN_BITS, QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
+from golfcli.qtensor import save_quantized
+from golfcli.quant.clip import parse_clip
+from golfcli.quant.hessians import load_hessians
+from golfcli.quant.plan import PlanOption, plan_bits
+from golfcli.quant.size import passthrough_bytes, quantized_bytes
+from golfcli.quant.tensor import QuantOption, TensorQuant, quantize_tensor
+
+METHODS = ("gptq", "rtn")
+NO_HESSIANS = (
+    "GPTQ needs Hessians: run `golf gptq-calibrate CHECKPOINT --out hessians.safetensors` and pass "
+    "--hessians hessians.safetensors, or choose --method rtn"
+)
+
+
+# --- settings -----------------------------------------------------------------------------------
+def parse_bits(text: str | int, what: str = "bit width") -> int:
+    """`int5`, `5` or 5 → 5, checked against the supported range."""
+    raw = str(text).strip().lower().removeprefix("int")
+    try:
+        bits = int(raw)
+    except ValueError:
+        raise GolfError(f"{what} must look like int5 or 5, got {text!r}") from None
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise GolfError(f"{what} must be between int{MIN_BITS} and int{MAX_BITS}, got {text!r}")
+    return bits
+
+
+def parse_rules(rules: list[str]) -> list[tuple[re.Pattern, int]]:
+    """`REGEX=BITS` strings → compiled (pattern, bits) pairs; the last `=` separates them."""
+    parsed = []
+    for rule in rules:
+        pattern, sep, bits = rule.rpartition("=")
+        if not sep or not pattern:
+            raise GolfError(f"--rule must look like REGEX=BITS (e.g. 'blocks\\.[45]\\.=int6'), got {rule!r}")
+        try:
+            parsed.append((re.compile(pattern), parse_bits(bits, f"--rule {rule!r}")))
+        except re.error as exc:
+            raise GolfError(f"--rule {rule!r}: bad regular expression ({exc})") from None
+    return parsed
+
+
+def check_quant_config(q: QuantConfig) -> None:
+    """Reject impossible quantization settings with a clear message."""
+    if q.method not in METHODS:
+        raise GolfError(f"--method must be one of {', '.join(METHODS)}, got {q.method!r}")
+    for role in ("attn", "mlp", "embed", "other"):
+        parse_bits(getattr(q, f"{role}_bits"), f"--{role} bits")
+    for b in q.plan_bits:
+        parse_bits(b, "quant.plan_bits")
+    parse_rules(q.rules)
+    parse_clip(q.clip)
+    if q.damp < 0:
+        raise GolfError(f"--damp must be ≥ 0, got {q.damp}")
+    if q.block < 1:
+        raise GolfError(f"--block must be ≥ 1, got {q.block}")
+    if q.passthrough_max < 0:
+        raise GolfError(f"--passthrough-max must be ≥ 0, got {q.passthrough_max}")
+    if q.target_bytes < 0 or q.code_bytes < 0:
+        raise GolfError("--target-bytes and --code-bytes must be ≥ 0")
+    if q.target_bytes and not q.plan_bits:
+        raise GolfError("--target-bytes needs at least one width in quant.plan_bits")
+
+
+def bits_for(name: str, q: QuantConfig, rules: list[tuple[re.Pattern, int]]) -> tuple[int, bool]:
+    """(bit width, set by a rule) for a tensor: role width, overridden by the last matching rule."""
+    bits, by_rule = getattr(q, f"{role_of(name)}_bits"), False
+    for pattern, rule_bits in rules:
+        if pattern.search(name):
+            bits, by_rule = rule_bits, True
+    return bits, by_rule
+
+
+# --- the stage ------------------------------------------------------------------------------------
+def quantize(
+    checkpoint_path: str | Path,
+    out_path: str | Path,
+    hessians_path: str | Path | None = None,
+    quant: QuantConfig | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Quantize a checkpoint and write the quantized file; return the per-tensor report and totals.
+
+    `quant` defaults to the checkpoint's own [quant] section; `overrides` replace single fields
+    (method=, attn_bits=, clip=, target_bytes=, ...; None leaves a field as it is); `rules=` are
+    appended after the configured rules.
+    """
+    require_file(checkpoint_path, "checkpoint")
+    state, cfg, _ = load_checkpoint(checkpoint_path)
+    fields = {f.name for f in dataclasses.fields(QuantConfig)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise GolfError(f"unknown quantization setting(s): {', '.join(sorted(unknown))}")
+    base = quant or cfg.quant
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "rules" in given:  # rules add to the configured ones: later rules win
+        given["rules"] = [*base.rules, *given["rules"]]
+    q = dataclasses.replace(base, **given)
+    check_quant_config(q)
+    rules = parse_rules(q.rules)
+    clip = parse_clip(q.clip)
+
+    hessians: dict[str, torch.Tensor] = {}
+    calib_meta: dict[str, Any] = {}
+    if hessians_path is not None:
+        require_file(hessians_path, "Hessians file")
+        hessians, _, calib_meta = load_hessians(hessians_path)
+    elif q.method == "gptq":
+        raise GolfError(NO_HESSIANS)
+
+    qm, to_quantize = split_tensors(state, q.passthrough_max, q.fp32_rules)
+    _check_hessians(hessians, state, to_quantize, hessians_path)
+    unused = set(calib_meta.get("unused") or []) & set(to_quantize)
+
+    start = time.perf_counter()
+    results: dict[str, TensorQuant] = {}
+    fixed: dict[str, bool] = {}
+    planning = q.target_bytes > 0
+    with console.progress(sum(state[n].numel() for n in to_quantize), "quantizing (weights)") as bar:
+        for name in to_quantize:
+            bits, by_rule = bits_for(name, q, rules)
+            h = hessians.get(name)
+            planned = planning and not by_rule and h is not None
+            fixed[name] = not planned
+            widths = sorted({int(b) for b in q.plan_bits}) if planned else [bits]
+            if name in unused:
+                results[name] = unused_weight(state[name], bits)
+            else:
+                results[name] = quantize_tensor(
+                    state[name], widths, clip, h=h, method=q.method, damp=q.damp, block=q.block,
+                    act_order=q.act_order,
+                )
+            if results[name].damp_retries:
+                console.info(f"{name}: Cholesky failed, damping raised to {results[name].damp:g}")
+            bar.advance(state[name].numel())
+
+    pass_bytes = sum(passthrough_bytes(t) for t in qm.passthrough.values())
+    chosen = choose_widths(results, fixed, q.target_bytes - q.code_bytes - pass_bytes if planning else None)
+
+    rows = []
+    for name in to_quantize:
+        r, bits = results[name], chosen[name]
+        opt = r.options[bits]
+        t = state[name]
+        qm.quantized[name] = QuantizedTensor(
+            codes=opt.codes, scales=opt.scales, bits=bits, shape=tuple(t.shape), dtype=dtype_name(t.dtype),
+            role=role_of(name),
+        )
+        rows.append({
+            "name": name, "role": role_of(name), "bits": bits, "method": r.method,
+            "planned": not fixed[name], "elements": t.numel(), "shape": list(t.shape),
+            "error": opt.error, "rel_error": opt.error / r.reference if r.reference > 0 else 0.0,
+            "weighted": r.weighted, "sq_error": opt.sq_error,
+            "damp": r.damp, "damp_retries": r.damp_retries, "seconds": round(r.seconds, 4), "bytes": opt.bytes,
+        })
+    seconds = time.perf_counter() - start
+    quant_bytes = sum(row["bytes"] for row in rows)
+    estimated = quant_bytes + pass_bytes
+    report = {
+        "tensors": rows,
+        "passthrough": [
+            {"name": n, "elements": t.numel(), "dtype": dtype_name(t.dtype), "bytes": passthrough_bytes(t)}
+            for n, t in sorted(qm.passthrough.items())
+        ],
+        "total_error": sum(row["error"] for row in rows),
+        "estimated_bytes": estimated,
+        "quantized_bytes": quant_bytes,
+        "passthrough_bytes": pass_bytes,
+        "code_bytes": q.code_bytes,
+        "total_bytes": estimated + q.code_bytes,
+        "target_bytes": q.target_bytes or None,
+        "fits": (estimated + q.code_bytes <= q.target_bytes) if planning else None,
+        "bits_histogram": _histogram(row["bits"] for row in rows),
+        "damp_raised": [row["name"] for row in rows if row["damp_retries"]],
+        "method": q.method,
+        "clip": str(clip),
+        "hessians": str(hessians_path) if hessians_path else None,
+        "calibration_source": calib_meta.get("source"),
+        "seconds": round(seconds, 3),
+        "out": str(out_path),
+    }
+    used_cfg = dataclasses.replace(cfg, quant=q)
+    qm.config = config_to_dict(used_cfg)
+    qm.meta = {
+        "preset": cfg.preset,
+        "quant": dataclasses.asdict(q),
+        "report": {k: v for k, v in report.items() if k not in ("passthrough",)},
+        "source_checkpoint": str(checkpoint_path),
+        "source_sha256": sha256_file(checkpoint_path),
+        "provenance": provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer),
+    }
+    save_quantized(str(out_path), qm)
+    return report
+
+
+def split_tensors(
+    state: dict[str, torch.Tensor], passthrough_max: int, fp32_rules: list[str]
+) -> tuple[QuantizedModel, list[str]]:
+    """A QuantizedModel holding the passthrough tensors, and the names of the tensors to quantize.
+
+    Float tensors above `passthrough_max` elements are quantized; smaller ones are kept as fp16
+    (fp32 when a `fp32_rules` regex matches); non-float tensors are kept as they are.
+    """
+    keep32 = [re.compile(r) for r in fp32_rules]
+    qm = QuantizedModel()
+    to_quantize: list[str] = []
+    for name in sorted(state):
+        t = state[name]
+        if t.is_floating_point() and t.numel() > passthrough_max:
+            to_quantize.append(name)
+            continue
+        if t.is_floating_point():
+            qm.passthrough[name] = t.to(torch.float32 if any(p.search(name) for p in keep32) else torch.float16)
+        else:
+            qm.passthrough[name] = t
+        qm.passthrough_dtypes[name] = dtype_name(t.dtype)
+    return qm, to_quantize
+
+
+def choose_widths(results: dict[str, TensorQuant], fixed: dict[str, bool], budget: int | None) -> dict[str, int]:
+    """Each tensor's width: its only option when fixed, else the planner's pick within `budget` bytes."""
+    chosen = {name: next(iter(r.options)) for name, r in results.items() if fixed[name]}
+    if budget is None:
+        return chosen
+    budget -= sum(results[n].options[b].bytes for n, b in chosen.items())
+    options = {
+        name: [PlanOption(b, o.bytes, o.error) for b, o in r.options.items()]
+        for name, r in results.items() if not fixed[name]
+    }
+    chosen.update({name: opt.bits for name, opt in plan_bits(options, budget).items()})
+    return chosen
+
+
+def unused_weight(w: torch.Tensor, bits: int) -> TensorQuant:
+    """All-zero codes for a weight the model never uses at its final phase (it costs almost no bytes)."""
+    rows = as_rows(w).shape[0]
+    codes = torch.zeros(as_rows(w).shape, dtype=torch.int8)
+    option = QuantOption(bits=bits, codes=codes, scales=torch.ones(rows, dtype=torch.float16), error=0.0,
+                         sq_error=float((w.double() ** 2).sum()), bytes=quantized_bytes(codes))
+    return TensorQuant(method="unused", weighted=True, reference=0.0, options={bits: option})
+
+
+def _histogram(bits: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for b in bits:
+        out[f"int{b}"] = out.get(f"int{b}", 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _check_hessians(
+    hessians: dict[str, torch.Tensor], state: dict[str, torch.Tensor], names: list[str], path: Any
+) -> None:
+    """Every Hessian must fit its weight; a file sharing no weight with the checkpoint is rejected."""
+    if not hessians or not names:
+        return
+    if not set(hessians) & set(names):
+        raise FormatError("these Hessians name none of the checkpoint's quantized weights (another model?)", path)
+    for name in names:
+        h = hessians.get(name)
+        if h is not None and h.shape[0] != as_rows(state[name]).shape[1]:
+            raise FormatError(
+                f"Hessian of {name!r} is {h.shape[0]}×{h.shape[0]} but the weight has {as_rows(state[name]).shape[1]} "
+                "inputs (Hessians from another model?)", path,
+            )
