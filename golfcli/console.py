@@ -37,6 +37,13 @@ def info(message: str) -> None:
         stderr.print(message)
 
 
+def passthrough(text: str) -> None:
+    """Copy another process's stderr text to ours verbatim (suppressed in quiet mode)."""
+    if not _state["quiet"] and text:
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+
+
 class _NullBar:
     def advance(self, n: float = 1) -> None:
         pass

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One thread per process: the suite starts subprocesses (torchrun, the CLI, examples) on a 2-core
+# machine, and oversubscribed OpenMP threads made some steps 40x slower than a single thread.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

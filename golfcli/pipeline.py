@@ -1,0 +1,306 @@
+"""`golf run`: the whole chain in one run dir, through the same commands a user would type.
+
+Each stage is run as `python -m golfcli <verb> ... --json` on files under fixed names in the run
+dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
+hand. A stage is skipped when its outputs exist and the hash of its command and input files is
+the one recorded when it last ran; everything after a redone stage is redone too, since its
+inputs change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from golfcli import console
+from golfcli.config import GolfConfig, config_to_dict, config_to_toml, load_config, replace_section
+from golfcli.errors import GolfError
+from golfcli.io import write_text_atomic
+
+STATE_FILE = "stages.json"
+
+
+@dataclass
+class Stage:
+    """One step of the chain: the golf command, the files it reads, the files it must leave."""
+
+    name: str
+    argv: list[str]
+    inputs: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    ok_exit_codes: tuple[int, ...] = (0,)
+    settings: dict[str, Any] = field(default_factory=dict)  # config sections the stage reads via --config
+
+    @property
+    def command(self) -> str:
+        return "golf " + " ".join(shlex.quote(a) for a in self.argv)
+
+
+@dataclass
+class RunLayout:
+    """Fixed file names inside a run dir."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    config = property(lambda self: self.root / "config.toml")
+    train_dir = property(lambda self: self.root / "train")
+    final = property(lambda self: self.root / "train" / "final.safetensors")
+    averaged = property(lambda self: self.root / "ema.safetensors")
+    hessians = property(lambda self: self.root / "hessians.safetensors")
+    quantized = property(lambda self: self.root / "quantized.safetensors")
+    artifact = property(lambda self: self.root / "artifact.bin")
+    summary = property(lambda self: self.root / "summary.json")
+    builtin_data = property(lambda self: self.root / "data")
+
+
+def _file_digest(path: Path) -> str:
+    if path.is_dir():  # a data directory: its listing (names, sizes, mtimes), not gigabytes of content
+        listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    if not path.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_key(stage: Stage) -> str:
+    """Hash of a stage's command and the bytes of its input files."""
+    digest = hashlib.sha256(json.dumps([stage.argv, stage.settings], sort_keys=True).encode())
+    for path in stage.inputs:
+        digest.update(f"{path}:{_file_digest(path)}".encode())
+    return digest.hexdigest()
+
+
+def _load_state(layout: RunLayout) -> dict[str, Any]:
+    path = layout.root / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+
+
+def _run_stage(stage: Stage, show_progress: bool) -> dict[str, Any]:
+    env = dict(os.environ)
+    if show_progress:
+        env["GOLF_PROGRESS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "golfcli", *stage.argv, "--json"], stdout=subprocess.PIPE, stderr=None
+        if show_progress else subprocess.PIPE, text=True, env=env,
+    )
+    if proc.stderr:
+        console.passthrough(proc.stderr)
+    if proc.returncode not in stage.ok_exit_codes:
+        detail = (proc.stderr or "").strip().splitlines()[-1:] if proc.stderr else []
+        reason = detail[0] if detail else f"exit code {proc.returncode}"
+        raise GolfError(f"stage {stage.name} failed ({reason}); rerun by hand: {stage.command}")
+    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+    if not lines:
+        raise GolfError(f"stage {stage.name} printed no JSON result; rerun by hand: {stage.command}")
+    result = json.loads(lines[-1])
+    result["exit_code"] = proc.returncode
+    return result
+
+
+def execute(stages: list[Stage], layout: RunLayout, show_progress: bool) -> dict[str, dict[str, Any]]:
+    """Run (or skip, when up to date) each stage in order; return each stage's record."""
+    state = _load_state(layout)
+    records: dict[str, dict[str, Any]] = {}
+    redo_rest = False
+    for stage in stages:
+        key = stage_key(stage)
+        previous = state.get(stage.name)
+        up_to_date = (
+            not redo_rest and previous is not None and previous.get("key") == key
+            and all(p.exists() for p in stage.outputs)
+        )
+        if up_to_date:
+            console.info(f"[dim]{stage.name}: up to date, skipped[/dim]")
+            records[stage.name] = {**previous, "skipped": True}
+            continue
+        redo_rest = True
+        _remove_outputs(stage)
+        console.info(f"[bold]{stage.name}[/bold]: {stage.command}")
+        start = time.perf_counter()
+        result = _run_stage(stage, show_progress)
+        record = {"command": stage.command, "key": stage_key(stage), "seconds": time.perf_counter() - start,
+                  "result": result}
+        records[stage.name] = state[stage.name] = record
+        write_text_atomic(layout.root / STATE_FILE, json.dumps(state, indent=2) + "\n")
+    write_text_atomic(layout.root / "commands.sh", "#!/bin/sh\nset -e\n" + "\n".join(s.command for s in stages) + "\n")
+    return records
+
+
+def _remove_outputs(stage: Stage) -> None:
+    import shutil
+
+    for path in stage.outputs:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def calibrate_flags(cfg: GolfConfig) -> list[str]:
+    """`golf gptq-calibrate` flags spelling out the run's [calib] section."""
+    c = cfg.calib
+    return ["--source", c.source, "--seqs", str(c.seqs), "--seq-len", str(c.seq_len),
+            "--temperature", str(c.temperature), "--batch", str(c.batch), "--seed", str(c.seed)]
+
+
+def quantize_flags(cfg: GolfConfig) -> list[str]:
+    """`golf quantize` flags spelling out the run's [quant] section."""
+    q = cfg.quant
+    flags = ["--method", q.method, "--attn", f"int{q.attn_bits}", "--mlp", f"int{q.mlp_bits}",
+             "--embed", f"int{q.embed_bits}", "--other", f"int{q.other_bits}", "--clip", q.clip,
+             "--damp", str(q.damp), "--block", str(q.block), "--passthrough-max", str(q.passthrough_max)]
+    for rule in q.rules:
+        flags += ["--rule", rule]
+    for rule in q.fp32_rules:
+        flags += ["--keep-fp32", rule]
+    if not q.act_order:
+        flags.append("--no-act-order")
+    if q.target_bytes:
+        flags += ["--target-bytes", str(q.target_bytes), "--code-bytes", str(q.code_bytes),
+                  "--plan-bits", ",".join(str(b) for b in q.plan_bits)]
+    return flags
+
+
+def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: bool) -> list[Stage]:
+    """The chain, as golf commands on the run dir's fixed file names.
+
+    Each stage's key covers only what it reads: train the [data]/[model]/[train] sections, the
+    evaluations [eval], pack and verify-size [pack]; calibration and quantization get their
+    settings as explicit flags, so changing how to quantize never retrains.
+    """
+    tables = config_to_dict(cfg)
+    data_dir, tokenizer = Path(cfg.data.data_dir), Path(cfg.data.tokenizer)
+    conf = ["--config", str(layout.config)]
+    data = ["--data", str(data_dir), "--tokenizer", str(tokenizer)]
+    data_inputs = [data_dir, tokenizer]
+    train_settings = {k: tables[k] for k in ("data", "model", "train")}
+    eval_settings = {"eval": tables["eval"]}
+    pack_settings = {"pack": tables["pack"]}
+    model, art = str(layout.averaged), str(layout.artifact)
+    stages = []
+    if build_data:
+        stages.append(Stage("data", ["data", "builtin", "--out", str(data_dir)], [], [data_dir]))
+    stages += [
+        Stage("train", ["train", *conf, *data, "--out", str(layout.train_dir)], data_inputs, [layout.train_dir],
+              settings=train_settings),
+        Stage("ema", ["ema", str(layout.train_dir), "--out", model], [layout.final], [layout.averaged]),
+        Stage("gptq-calibrate", ["gptq-calibrate", model, "--out", str(layout.hessians), *calibrate_flags(cfg)],
+              [layout.averaged], [layout.hessians]),
+        Stage("quantize", ["quantize", model, "--hessians", str(layout.hessians), "--out", str(layout.quantized),
+                           *quantize_flags(cfg)], [layout.averaged, layout.hessians], [layout.quantized]),
+        Stage("pack", ["pack", str(layout.quantized), *conf, "--out", art], [layout.quantized], [layout.artifact],
+              settings=pack_settings),
+        Stage("verify-size", ["verify-size", art, *conf], [layout.artifact], [], (0, 1), pack_settings),
+        Stage("eval-pre-quant", ["eval", model, *conf, *data], [layout.averaged, *data_inputs],
+              settings=eval_settings),
+        Stage("eval-post-quant", ["eval", art, *conf, *data], [layout.artifact, *data_inputs],
+              settings=eval_settings),
+        Stage("eval-sliding", ["eval-sliding", art, *conf, *data], [layout.artifact, *data_inputs],
+              settings=eval_settings),
+    ]
+    if hedge:
+        stages.append(Stage("eval-hedge", ["eval-hedge", art, *conf, *data], [layout.artifact, *data_inputs],
+                            settings=eval_settings))
+    return stages
+
+
+def _resolve_data(cfg: GolfConfig, layout: RunLayout, data_dir: str | None, tokenizer: str | None) -> tuple[Path, Path, bool]:
+    if data_dir:
+        tok = Path(tokenizer) if tokenizer else Path(cfg.data.tokenizer)
+        return Path(data_dir), tok, False
+    default_dir, default_tok = Path(cfg.data.data_dir), Path(tokenizer or cfg.data.tokenizer)
+    if any(default_dir.glob("fineweb_val_*.bin")) and default_tok.exists():
+        return default_dir, default_tok, False
+    console.info(
+        f"no challenge data at {default_dir}: building the embedded corpus (golf data builtin) into "
+        f"{layout.builtin_data}; its bpb is not comparable to FineWeb's"
+    )
+    return layout.builtin_data, layout.builtin_data / "tokenizer.model", True
+
+
+def run_pipeline(
+    out_dir: str | Path,
+    preset: str | None = None,
+    config_file: str | None = None,
+    overrides: tuple[str, ...] = (),
+    data_dir: str | None = None,
+    tokenizer: str | None = None,
+    hedge: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run train → ema → gptq-calibrate → quantize → pack → verify-size → eval in `out_dir`."""
+    layout = RunLayout(Path(out_dir))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(preset, config_file, overrides)
+    data, tok, build = _resolve_data(cfg, layout, data_dir, tokenizer)
+    cfg = replace_section(cfg, "data", data_dir=str(data), tokenizer=str(tok))
+    text = config_to_toml(cfg)
+    if not layout.config.exists() or layout.config.read_text() != text:
+        write_text_atomic(layout.config, text)
+    stages = plan_stages(cfg, layout, hedge, build)
+    records = execute(stages, layout, show_progress)
+    summary = build_summary(cfg, records)
+    write_text_atomic(layout.summary, json.dumps(summary, indent=2) + "\n")
+    summary["run_dir"] = str(layout.root)
+    return summary
+
+
+def _bpb(records: dict[str, dict[str, Any]], stage: str) -> float | None:
+    result = records.get(stage, {}).get("result", {})
+    return result.get("val_bpb")
+
+
+def build_summary(cfg: GolfConfig, records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The run's numbers in the shape of summary.json."""
+    from golfcli.model.params import param_report
+
+    train = records.get("train", {}).get("result", {})
+    size = records.get("verify-size", {}).get("result", {})
+    pack = records.get("pack", {}).get("result", {})
+    sections = {f"codes:{role}": r.get("bytes") for role, r in (pack.get("roles") or {}).items()}
+    for key in ("scales", "passthrough", "manifest", "container"):
+        if pack.get(f"{key}_bytes") is not None:
+            sections[key] = pack[f"{key}_bytes"]
+    return {
+        "preset": cfg.preset,
+        "params": param_report(cfg.model)["total"],
+        "steps": train.get("steps"),
+        "train_seconds": train.get("seconds"),
+        "bpb": {
+            "pre_quant": _bpb(records, "eval-pre-quant"),
+            "post_quant": _bpb(records, "eval-post-quant"),
+            "sliding": _bpb(records, "eval-sliding"),
+            "hedge": _bpb(records, "eval-hedge"),
+        },
+        "bytes": {
+            "model": size.get("model_bytes"),
+            "code": size.get("code_bytes"),
+            "total": size.get("total_bytes"),
+            "limit": size.get("limit"),
+            "fits": size.get("fits"),
+            "by_section": sections,
+        },
+        "seconds": {name: round(rec.get("seconds", 0.0), 2) for name, rec in records.items()},
+        "skipped": [name for name, rec in records.items() if rec.get("skipped")],
+        "commands": {name: rec.get("command") for name, rec in records.items()},
+    }
