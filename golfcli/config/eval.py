@@ -1,15 +1,81 @@
-"""EvalConfig: windows, strides and the Hedge / TTT options of `golf eval`."""
+"""EvalConfig: windows, strides and the Hedge / TTT options of `golf eval`.
+
+Defaults follow the 1.1063 record (record-1204.md §F): 2048-token windows, stride 64, 32
+windows per batch, the validation stream truncated to whole 2048-token sequences. The Hedge and
+TTT defaults are ours (spec recurrence-hedge.md §D–E restated as legal distributions).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from golfcli.errors import GolfError
+
+HEDGE_EXPERTS = ("neural", "unigram", "bigram", "trigram")
+HEDGE_RULES = ("hedge", "eg")
 
 
 @dataclass
 class EvalConfig:
     """Evaluation settings."""
 
-    seq_len: int = 2048
-    window: int = 2048
-    stride: int = 64
-    batch_seqs: int = 32
+    seq_len: int = 2048  # standard eval: non-overlapping sequences of this length
+    window: int = 2048  # sliding eval: tokens of context+targets per window
+    stride: int = 64  # sliding eval: new targets scored per window (the first window scores all)
+    batch_seqs: int = 32  # windows per forward batch on each rank
+    truncate: bool = True  # like the challenge: keep ((N-1)//seq_len)*seq_len + 1 validation tokens
+    compile: bool = True  # torch.compile the forward on CUDA (ignored on CPU)
+    autocast: str = "bf16"  # "bf16" or "off": autocast of the forward on CUDA (CPU runs in float32)
+
+    # Hedge mixer: a mixture of normalized distributions built only from already-scored tokens.
+    hedge_experts: list[str] = field(default_factory=lambda: list(HEDGE_EXPERTS))
+    hedge_temperatures: list[float] = field(default_factory=list)  # extra neural copies softmax(z/T)
+    hedge_init_weights: list[float] | None = None  # one per expert (neural, copies, n-grams); None: neural 0.9
+    hedge_rule: str = "eg"  # "eg": exponentiated gradient on the mixture loss; "hedge": on each expert's loss
+    hedge_eta: float = 0.5  # learning rate of the weight update (per update, on the mean over its tokens)
+    hedge_alpha: float = 0.02  # additive smoothing of the unigram and bigram experts
+    hedge_trigram_alpha: float = 0.002  # additive smoothing of the hashed trigram expert
+    hedge_table_size: int = 65536  # hashed trigram buckets (table = buckets x vocab int32 counts)
+    hedge_update_tokens: int = 2048  # weights move after every this many scored tokens (counts: every token)
+
+    # Score-first test-time training (--ttt).
+    ttt_chunk_tokens: int = 32768  # targets per chunk: score the chunk, then train on it
+    ttt_epochs: int = 3
+    ttt_lr: float = 0.002  # peak SGD learning rate, cosine-decayed over the chunks
+    ttt_momentum: float = 0.9
+    ttt_grad_clip: float = 1.0  # global gradient-norm clip; 0 = none
+    ttt_seq_len: int = 2048  # training sequence length inside a chunk
+    ttt_batch_seqs: int = 32  # training sequences per step over all ranks
+
+    def validate(self) -> "EvalConfig":
+        """Raise a GolfError for values no evaluation can run with; return self."""
+        for name in ("seq_len", "window", "stride", "batch_seqs", "hedge_table_size", "hedge_update_tokens",
+                     "ttt_chunk_tokens", "ttt_seq_len", "ttt_batch_seqs"):
+            if getattr(self, name) <= 0:
+                raise GolfError(f"eval.{name} must be positive, got {getattr(self, name)}")
+        if self.stride > self.window:
+            raise GolfError(f"eval.stride ({self.stride}) cannot exceed eval.window ({self.window})")
+        if self.ttt_epochs < 0 or self.ttt_lr < 0 or not 0 <= self.ttt_momentum < 1:
+            raise GolfError("eval.ttt_epochs and eval.ttt_lr must be >= 0 and eval.ttt_momentum in [0, 1)")
+        if self.autocast not in ("bf16", "off"):
+            raise GolfError(f"eval.autocast must be 'bf16' or 'off', got {self.autocast!r}")
+        unknown = [e for e in self.hedge_experts if e not in HEDGE_EXPERTS]
+        if unknown or len(set(self.hedge_experts)) != len(self.hedge_experts):
+            raise GolfError(f"eval.hedge_experts must be distinct names from {', '.join(HEDGE_EXPERTS)}, "
+                            f"got {self.hedge_experts}")
+        if "neural" not in self.hedge_experts and self.hedge_temperatures:
+            raise GolfError("eval.hedge_temperatures needs the neural expert in eval.hedge_experts")
+        if any(t <= 0 for t in self.hedge_temperatures):
+            raise GolfError(f"eval.hedge_temperatures must be positive, got {self.hedge_temperatures}")
+        if self.hedge_rule not in HEDGE_RULES:
+            raise GolfError(f"eval.hedge_rule must be one of {', '.join(HEDGE_RULES)}, got {self.hedge_rule!r}")
+        if self.hedge_eta < 0 or self.hedge_alpha <= 0 or self.hedge_trigram_alpha <= 0:
+            raise GolfError("eval.hedge_eta must be >= 0 and the smoothing constants > 0")
+        if not self.hedge_experts:
+            raise GolfError("eval.hedge_experts is empty")
+        if self.hedge_init_weights is not None:
+            n = len(self.hedge_experts) + len(self.hedge_temperatures)
+            if len(self.hedge_init_weights) != n or any(w <= 0 for w in self.hedge_init_weights):
+                raise GolfError(f"eval.hedge_init_weights needs {n} positive numbers (neural, temperature copies, "
+                                f"n-gram experts in that order), got {self.hedge_init_weights}")
+        return self

@@ -1,0 +1,82 @@
+"""Turning any model file golf writes into a ready GPT: checkpoint, quantized file or artifact.
+
+The kind is detected from the file's content, never its name: an artifact by its container
+magic, a checkpoint or quantized file by its safetensors `golf.format`. Quantized weights (from
+a quantized file or an artifact) are dequantized to floats; the model is rebuilt from the config
+the file carries, switched to its final (full-depth) recurrence phase, and loaded strictly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from golfcli.config import GolfConfig, config_from_dict
+from golfcli.errors import FormatError, GolfError
+from golfcli.io import read_metadata, require_file
+
+MODEL_KINDS = ("checkpoint", "quantized", "artifact")
+
+
+def model_kind(path: str | Path) -> str:
+    """'artifact', 'checkpoint' or 'quantized', from the file's bytes; a GolfError otherwise."""
+    p = require_file(path, "model file")
+    from golfcli.artifact import is_artifact
+
+    if is_artifact(p):
+        return "artifact"
+    try:
+        fmt = read_metadata(p).get("format")
+    except FormatError:
+        raise GolfError("not a golf checkpoint, quantized file or artifact", p) from None
+    if fmt in ("checkpoint", "quantized"):
+        return fmt
+    raise GolfError(f"expected a checkpoint, quantized file or artifact, found {fmt or 'a non-golf file'}", p)
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], GolfConfig, str]:
+    """(float state dict, config, kind) of a model file; quantized weights come back dequantized."""
+    kind = model_kind(path)
+    if kind == "checkpoint":
+        from golfcli.checkpoint import load_checkpoint
+
+        state, cfg, _ = load_checkpoint(path)
+        return state, cfg, kind
+    if kind == "artifact":
+        from golfcli.artifact import read_artifact
+
+        qm = read_artifact(path)
+    else:
+        from golfcli.qtensor import load_quantized
+
+        qm = load_quantized(str(path))
+    if not qm.config:
+        raise FormatError("the file carries no model config (golf.config)", path)
+    try:
+        cfg = config_from_dict(qm.config, preset=qm.meta.get("preset") if isinstance(qm.meta, dict) else None)
+    except GolfError as exc:
+        raise FormatError(f"bad model config: {exc}", path) from None
+    return qm.state_dict(), cfg, kind
+
+
+def build_model(state: dict[str, torch.Tensor], cfg: GolfConfig, device: str | torch.device = "cpu",
+                path: str | Path | None = None) -> torch.nn.Module:
+    """A GPT of `cfg.model` at its final phase with `state` loaded strictly, on `device`, in eval mode."""
+    from golfcli.model import GPT
+
+    model = GPT(cfg.model)
+    model.set_phase(model.final_phase)  # never copy_untied: the trained copies are in `state`
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise FormatError(f"weights do not fit the model its config describes ({' '.join(first[:2])[:300]})",
+                          path) from None
+    return model.to(device).eval()
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GolfConfig]:
+    """(GPT at model.final_phase in eval mode on `device`, GolfConfig) from any golf model file."""
+    state, cfg, _ = load_state(path)
+    return build_model(state, cfg, device, path), cfg
