@@ -2,9 +2,9 @@
 
 Each stage is run as `python -m golfcli <verb> ... --json` on files under fixed names in the run
 dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
-hand. A stage is skipped when its outputs exist and the hash of its command and input files is
-the one recorded when it last ran; everything after a redone stage is redone too, since its
-inputs change.
+hand. A stage is skipped when its outputs exist and the hash of its command, the config
+sections it reads and the bytes of its input files is the one recorded when it last ran; a stage
+downstream of a redone one reruns exactly when the files it reads changed.
 """
 
 from __future__ import annotations
@@ -121,19 +121,17 @@ def execute(stages: list[Stage], layout: RunLayout, show_progress: bool) -> dict
     """Run (or skip, when up to date) each stage in order; return each stage's record."""
     state = _load_state(layout)
     records: dict[str, dict[str, Any]] = {}
-    redo_rest = False
     for stage in stages:
         key = stage_key(stage)
         previous = state.get(stage.name)
         up_to_date = (
-            not redo_rest and previous is not None and previous.get("key") == key
+            previous is not None and previous.get("key") == key
             and all(p.exists() for p in stage.outputs)
         )
         if up_to_date:
             console.info(f"[dim]{stage.name}: up to date, skipped[/dim]")
             records[stage.name] = {**previous, "skipped": True}
             continue
-        redo_rest = True
         _remove_outputs(stage)
         console.info(f"[bold]{stage.name}[/bold]: {stage.command}")
         start = time.perf_counter()

@@ -1,0 +1,113 @@
+"""golf run: the whole chain, skipping stages whose command, settings and inputs are unchanged."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golfcli.config import load_config
+from golfcli.pipeline import RunLayout, plan_stages, quantize_flags, stage_key
+
+FAST = [
+    "--set", "train.iterations=12", "--set", "train.val_every=0", "--set", "train.checkpoint_every=0",
+    "--set", "calib.seqs=2", "--set", "calib.seq_len=64", "--set", "calib.batch=2",
+    "--set", "eval.hedge_table_size=4096",
+]
+
+
+def golf_run(out: Path, data: Path, tokenizer: Path, *extra: str) -> dict:
+    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", str(out), "--data", str(data),
+           "--tokenizer", str(tokenizer), *FAST, *extra, "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def builtin(tmp_path_factory) -> tuple[Path, Path]:
+    """The embedded corpus (small validation split keeps every evaluation quick)."""
+    from golfcli.data.builtin import build_builtin
+
+    summary = build_builtin(tmp_path_factory.mktemp("builtin"))
+    return Path(summary["data_dir"]), Path(summary["tokenizer"])
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, builtin):
+    out = tmp_path_factory.mktemp("run")
+    return out, golf_run(out, *builtin, "--hedge")
+
+
+def test_summary_has_every_number(first_run):
+    out, summary = first_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["params"] == summary["params"] == 181_392
+    assert summary["preset"] == "tiny"
+    assert on_disk["steps"] == 12
+    for key in ("pre_quant", "post_quant", "sliding", "hedge"):
+        assert math.isfinite(on_disk["bpb"][key]) and 1.0 < on_disk["bpb"][key] < 12.0
+    size = on_disk["bytes"]
+    assert size["total"] == size["model"] + size["code"] and size["fits"] is True
+    assert size["model"] == (out / "artifact.bin").stat().st_size
+    assert set(on_disk["seconds"]) >= {"train", "ema", "gptq-calibrate", "quantize", "pack", "verify-size",
+                                       "eval-pre-quant", "eval-post-quant", "eval-sliding", "eval-hedge"}
+
+
+def test_logged_commands_rerun_by_hand(first_run, tmp_path):
+    out, _ = first_run
+    stages = json.loads((out / "stages.json").read_text())
+    command = stages["pack"]["command"].replace(str(out / "artifact.bin"), str(tmp_path / "again.bin"))
+    argv = command.split()[1:]
+    subprocess.run([sys.executable, "-m", "golfcli", *argv], check=True, capture_output=True)
+    assert (tmp_path / "again.bin").read_bytes() == (out / "artifact.bin").read_bytes()
+    assert (out / "commands.sh").read_text().count("golf ") == len(stages)
+
+
+def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, builtin):
+    out, _ = first_run
+    again = golf_run(out, *builtin, "--hedge")
+    assert set(again["skipped"]) == set(again["seconds"])
+    changed = golf_run(out, *builtin, "--hedge", "--set", "quant.attn_bits=6")
+    assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "eval-pre-quant"}
+    assert changed["bpb"]["pre_quant"] == again["bpb"]["pre_quant"]
+
+
+def test_stage_keys_cover_only_what_each_stage_reads(tmp_path):
+    layout = RunLayout(tmp_path)
+    base = {s.name: stage_key(s) for s in plan_stages(load_config("tiny"), layout, True, False)}
+    evals = {s.name: stage_key(s) for s in plan_stages(load_config("tiny", overrides=["eval.stride=16"]),
+                                                         layout, True, False)}
+    assert [n for n in base if base[n] != evals[n]] == ["eval-pre-quant", "eval-post-quant", "eval-sliding",
+                                                        "eval-hedge"]
+    assert "int5" in quantize_flags(load_config("tiny")) and "--target-bytes" not in quantize_flags(load_config("tiny"))
+
+
+def test_plot_draws_a_png(first_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    out, _ = first_run
+    png = tmp_path / "run.png"
+    subprocess.run([sys.executable, "-m", "golfcli", "plot", str(out), "--out", str(png)], check=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_plot_without_matplotlib_says_what_to_install(first_run, monkeypatch):
+    import builtins
+
+    from golfcli.cli.plot_cmd import plot_run
+    from golfcli.errors import GolfError
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(GolfError, match=r"golfcli\[plot\]"):
+        plot_run(first_run[0])
