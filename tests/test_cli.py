@@ -14,8 +14,10 @@ def test_version_and_help():
     runner = CliRunner()
     assert __version__ in runner.invoke(main, ["--version"]).output
     out = runner.invoke(main, ["--help"]).output
-    for verb in ("inspect", "presets"):
-        assert verb in out
+    for verb in ("data", "params", "train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size",
+                 "eval", "eval-sliding", "eval-hedge", "run", "inspect", "presets", "plot", "bench"):
+        assert f"  {verb} " in out, verb
+    assert "..." not in out.split("Commands:")[1]
 
 
 def test_inspect_missing_file_is_one_line_error():

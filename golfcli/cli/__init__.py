@@ -33,6 +33,28 @@ COMMAND_MODULES = [
 ]
 
 
+# One line per verb in `golf --help`.
+SHORT_HELP = {
+    "data": "Challenge shards: prepare, builtin, download, inspect.",
+    "params": "Count a preset's parameters by group.",
+    "train": "Train a model into a run dir (Muon, EMA/SWA, QAT, torchrun).",
+    "ema": "Average a run's weights (EMA, SWA, exponential).",
+    "gptq-calibrate": "Collect GPTQ Hessians from self-generated text.",
+    "quantize": "Quantize: GPTQ or RTN, mixed int2-int8, byte budget.",
+    "pack": "Pack a quantized file into an artifact at the entropy limit.",
+    "unpack": "Restore the quantized file (or floats) from an artifact.",
+    "verify-size": "Artifact + code bytes against the 16,000,000-byte cap.",
+    "eval": "Bits per byte: standard, --sliding, --hedge, --ttt.",
+    "eval-sliding": "Sliding-window bits per byte (the challenge's metric).",
+    "eval-hedge": "Hedge-mixer bits per byte (normalized experts only).",
+    "run": "The whole chain, data to verified score, in one run dir.",
+    "inspect": "Show what any golf file holds.",
+    "presets": "List the named presets.",
+    "plot": "Plot a run: loss, bpb, LR scale, bytes vs the cap.",
+    "bench": "Speed and size benchmarks, recorded as JSON.",
+}
+
+
 class GolfGroup(click.Group):
     """A group that keeps commands in registration order and turns GolfErrors into one line."""
 
@@ -66,6 +88,7 @@ def _register() -> None:
             raise
         commands = getattr(module, "commands", None) or [module.command]
         for cmd in commands:
+            cmd.short_help = SHORT_HELP.get(cmd.name, cmd.short_help)
             main.add_command(cmd)
 
 
