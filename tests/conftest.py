@@ -9,7 +9,10 @@ from pathlib import Path
 # machine, and oversubscribed OpenMP threads made some steps 40x slower than a single thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import pytest
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_SHARDS = SHARED_DATA / "datasets" / "fineweb10B_sp1024"

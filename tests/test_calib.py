@@ -13,15 +13,6 @@ from golfcli.model import GPT
 from golfcli.quant.calibrate import HessianCollector, calibrate, collect_hessians, generate
 from golfcli.quant.hessians import load_hessians
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster than two, and far faster on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 RECURRENT = [
     'model.recurrence="mini"', "model.recur_layers=[1,2]", 'model.repeat_untie_mlp="full"',
     "model.bigram_vocab_size=64", "model.bigram_dim=16", "model.smear_gate=true",

@@ -16,7 +16,6 @@ from golfcli.config import config_from_dict, config_to_dict, load_config, replac
 from golfcli.model import GPT
 from golfcli.train import train
 
-torch.set_num_threads(1)
 
 
 def _free_port() -> int:

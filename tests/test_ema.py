@@ -17,7 +17,6 @@ from golfcli.train import average_checkpoint, train
 from golfcli.train.averaging import EMA, SWA, exponential_average
 from golfcli.train.state import load_train_state
 
-torch.set_num_threads(1)
 
 
 def test_ema_matches_the_recurrence_and_keeps_dtypes():

@@ -16,7 +16,6 @@ from golfcli.eval.sliding import sliding_plan
 from golfcli.eval.standard import standard_plan
 from golfcli.metric import bits_per_byte, count_stream_bytes
 
-torch.set_num_threads(1)
 
 
 def _scored_slots(plan) -> list[int]:

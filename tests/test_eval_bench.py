@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
-import torch
 from click.testing import CliRunner
 
 from golfcli.cli import main
 
-torch.set_num_threads(1)
 
 
 def test_bench_eval_records_three_modes(tmp_path):

@@ -14,7 +14,6 @@ from golfcli.cli import main
 from golfcli.config import load_config
 from golfcli.data.shards import write_shard
 
-torch.set_num_threads(1)
 SMALL = ["--device", "cpu", "--seq-len", "32", "--window", "32", "--stride", "16", "--batch-seqs", "4"]
 
 

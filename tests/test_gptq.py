@@ -18,15 +18,6 @@ from golfcli.quant.size import code_entropy_bits, codes_bytes, quantized_bytes
 from golfcli.quant.tensor import quantize_tensor, weighted_row_error
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster than two, and far faster on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def correlated_problem(rows=48, cols=64, tokens=512, seed=0):
     """A weight and the Hessian of correlated, unevenly scaled inputs (like real activations)."""
     g = torch.Generator().manual_seed(seed)

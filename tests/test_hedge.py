@@ -14,7 +14,6 @@ from golfcli.errors import GolfError
 from golfcli.eval import evaluate
 from golfcli.eval.hedge import HedgeMixer, earlier_equal, trigram_bucket
 
-torch.set_num_threads(1)
 
 
 def _run(model, tokens, cfg, tmp_path, mode="hedge", name="nll.npy", **kw):

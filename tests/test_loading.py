@@ -13,7 +13,6 @@ from golfcli.loading import load_model, model_kind
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, as_rows, grid_max, quantize_with_scales, role_of
 from golfcli.qtensor import save_quantized
 
-torch.set_num_threads(1)
 
 
 def _tiny():

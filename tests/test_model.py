@@ -15,14 +15,6 @@ MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle",
 VOCAB, T = 64, 12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small(cfg: ModelConfig) -> ModelConfig:
     """The same architecture at a CPU-test width (every option that is on stays on)."""
     changes = dict(vocab_size=VOCAB, model_dim=32, num_heads=4, num_kv_heads=2)

@@ -9,7 +9,6 @@ import torch
 
 from golfcli.train.muon import NS_COEFFS, Muon, newton_schulz5, shape_scale
 
-torch.set_num_threads(1)
 
 
 def test_ns_coefficients_are_the_specs():

@@ -24,14 +24,6 @@ SEQ, BATCH, STEPS, LR = 64, 16, 300, 1e-2
 ALL_MATRICES = 1024  # --passthrough-max for the tiny model: every matrix (≥ 2048 elements) is quantized
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def val_loss(model: torch.nn.Module, val: torch.Tensor) -> float:
     with torch.no_grad():
         return float(model(val[:-1].view(-1, 128), val[1:].view(-1, 128)))
@@ -45,7 +37,7 @@ def model_from(state: dict, cfg) -> GPT:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_shards, one_thread):
+def trained(tmp_path_factory, shared_shards):
     """A tiny GPT trained STEPS Adam steps on the shared train shard, its checkpoint and Hessians."""
     train = torch.from_numpy(np.asarray(read_shard(shared_shards / "fineweb_train_000000.bin")[:2_000_000],
                                         dtype=np.int64))

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
-
 import golfcli.cli  # noqa: F401  (registers the bench group before its modules are imported)
 from golfcli.bench.calibrate import run_bench as bench_calibrate
 from golfcli.bench.quantize import run_bench as bench_quantize
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_bench_quantize_tiny():

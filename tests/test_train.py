@@ -21,7 +21,6 @@ from golfcli.train import train
 from golfcli.train.loop import Trainer
 from golfcli.train.run_dir import read_metrics
 
-torch.set_num_threads(1)
 
 TRAIN = dict(
     seq_len=32, batch_tokens=256, warmup_steps=0, log_every=1, iterations=10, warmdown_clock="steps",

@@ -12,7 +12,6 @@ from golfcli.model.linear import CastedLinear
 from golfcli.train.qat import export_bits, qat_due
 from golfcli.config import TrainConfig
 
-torch.set_num_threads(1)
 
 
 def test_export_bits_follow_roles_and_rules():

@@ -11,7 +11,6 @@ from golfcli.eval import evaluate, plan_for
 from golfcli.eval import runner as runner_module
 from golfcli.eval.ttt import ScoreFirstTrainer, chunk_sequences
 
-torch.set_num_threads(1)
 
 
 def test_chunk_sequences_cover_the_span_once():

@@ -16,24 +16,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from golfcli.bench import models as bench_models
 from golfcli.bench.record import record
 from golfcli.cli.options import emit, json_option
-from golfcli.config import load_config
 
 
 def random_model(preset: str, device: torch.device, seed: int = 0) -> torch.nn.Module:
     """The preset's GPT at its final phase with random (non-zero) weights, in eval mode."""
-    from golfcli.model import GPT
-
-    cfg = load_config(preset)
-    torch.manual_seed(seed)
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.02)
-    return model.to(device).eval()
+    model, _ = bench_models.random_model(preset, seed)
+    return model.to(device)
 
 
 def timed_generation(model, seqs: int, seq_len: int, batch: int, kv_cache: bool) -> tuple[float, torch.Tensor]:

@@ -18,10 +18,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from golfcli.bench.models import random_model
 from golfcli.bench.record import record
 from golfcli.checkpoint import save_checkpoint
 from golfcli.cli.options import emit, json_option
-from golfcli.config import load_config
 
 
 def synthetic_hessian(cols: int, seed: int) -> torch.Tensor:
@@ -35,17 +35,9 @@ def synthetic_hessian(cols: int, seed: int) -> torch.Tensor:
 
 def build_inputs(preset: str, folder: Path, seed: int = 0) -> tuple[Path, Path, int]:
     """A random-weight checkpoint of `preset` and a Hessians file for its linear weights (+ tied head)."""
-    from golfcli.model import GPT
     from golfcli.quant.hessians import save_hessians
 
-    cfg = load_config(preset)
-    torch.manual_seed(seed)
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.02)
+    model, cfg = random_model(preset, seed)
     state = model.state_dict()
     ckpt = folder / "bench.safetensors"
     save_checkpoint(ckpt, state, cfg)
