@@ -34,7 +34,7 @@ def interactive() -> bool:
 def info(message: str) -> None:
     """A status line on stderr (suppressed in quiet mode)."""
     if not _state["quiet"]:
-        stderr.print(message)
+        stderr.print(message, soft_wrap=True)
 
 
 def passthrough(text: str) -> None:
