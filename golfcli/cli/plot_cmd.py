@@ -77,22 +77,29 @@ def _plot_curves(row_axes: Any, rows: list[dict[str, Any]]) -> None:
     ax_loss.set(xlabel="step", ylabel="loss (nats/token)", title="training loss")
     tkey = _time_key(rows)
     if tkey:
-        top = ax_loss.secondary_xaxis("top", functions=_step_to_time(rows, tkey))
-        top.set_xlabel("seconds")
+        _time_axis(ax_loss, rows, tkey)
     ax_bpb.plot(*_series(rows, "val_bpb"), "o-", label="val bpb")
     ax_bpb.set(xlabel="step", ylabel="bits per byte", title="validation bpb")
+    if tkey:
+        _time_axis(ax_bpb, rows, tkey)
     ax_lr.plot(*_series(rows, "lr_scale"), lw=1)
     ax_lr.set(xlabel="step", ylabel="LR scale", title="learning-rate scale", ylim=(0, 1.05))
 
 
-def _step_to_time(rows: list[dict[str, Any]], tkey: str) -> tuple[Any, Any]:
+def _time_axis(ax: Any, rows: list[dict[str, Any]], tkey: str) -> None:
+    """Seconds on the top axis, labelled at evenly spaced steps (time is not linear in steps)."""
     import numpy as np
 
     steps, times = _series(rows, tkey)
     if len(steps) < 2:
-        steps, times = [0, 1], [0, 1]
-    s, t = np.asarray(steps, float), np.asarray(times, float)
-    return (lambda x: np.interp(x, s, t)), (lambda y: np.interp(y, t, s))
+        return
+    lo, hi = ax.get_xlim()
+    top = ax.twiny()
+    ticks = np.linspace(max(lo, steps[0]), min(hi, steps[-1]), 5)
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{t:.0f}" for t in np.interp(ticks, steps, times)])
+    top.set_xlim(lo, hi)
+    top.set_xlabel("seconds")
 
 
 def _plot_story(ax: Any, summary: dict[str, Any]) -> None:
@@ -113,10 +120,12 @@ def _plot_bytes(ax: Any, summary: dict[str, Any]) -> None:
     code = summary.get("bytes", {}).get("code", 0) or 0
     left = 0.0
     for name, value in [*by_role.items(), ("code", code)]:
-        ax.barh([0], [value], left=left, label=f"{name} {value:,}")
+        ax.barh([0], [value / 1e6], left=left / 1e6, label=f"{name} {value:,}")
         left += value
-    ax.axvline(limit, color="red", ls="--", label=f"cap {limit:,}")
-    ax.set(yticks=[], xlabel="bytes", title="artifact bytes by section vs the cap")
+    ax.axvline(limit / 1e6, color="red", ls="--", label=f"cap {limit:,}")
+    share = f"{left:,.0f} B = {100 * left / limit:.1f}% of the cap" if limit else ""
+    ax.text(0.02, 0.9, share, transform=ax.transAxes, fontsize=9)
+    ax.set(yticks=[], xlabel="MB (10^6 bytes)", title="artifact bytes by section vs the cap")
     ax.legend(fontsize=7, loc="lower right")
 
 
