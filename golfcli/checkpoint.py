@@ -24,7 +24,7 @@ def save_checkpoint(
 ) -> None:
     """Write a float checkpoint atomically, with config and provenance in its metadata."""
     header = {"config": config_to_dict(cfg), "preset": cfg.preset}
-    header["provenance"] = meta.pop("provenance", None) or provenance(seed=cfg.train.seed)
+    header["provenance"] = meta.pop("provenance", None) or provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer)
     header.update(meta)
     save_tensors(path, state, CHECKPOINT_FORMAT, header)
 

@@ -80,3 +80,26 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     """(GPT at model.final_phase in eval mode on `device`, GolfConfig) from any golf model file."""
     state, cfg, _ = load_state(path)
     return build_model(state, cfg, device, path), cfg
+
+
+def model_provenance(path: str | Path) -> dict:
+    """The provenance a model file records (golf and torch versions, seed, tokenizer sha256, ...)."""
+    if model_kind(path) == "artifact":
+        from golfcli.artifact import read_artifact
+
+        meta = read_artifact(path).meta
+    else:
+        meta = read_metadata(path)
+    found = meta.get("provenance") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def check_tokenizer_matches(model_path: str | Path, tokenizer: str | Path) -> None:
+    """Refuse a tokenizer other than the one the model was trained with, when the file recorded it."""
+    from golfcli.io import sha256_file
+
+    recorded = model_provenance(model_path).get("tokenizer_sha256")
+    if recorded and recorded != sha256_file(tokenizer):
+        raise GolfError(
+            f"is not the tokenizer this model was trained with (sha256 {recorded[:12]}… recorded in "
+            f"{Path(model_path).name}); its bpb would be meaningless", tokenizer)

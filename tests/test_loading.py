@@ -115,3 +115,17 @@ def test_bad_files_are_golf_errors(tmp_path):
     save_checkpoint(broken, state, cfg)
     with pytest.raises(GolfError, match="do not fit"):
         load_model(broken)
+
+
+def test_a_different_tokenizer_than_the_one_trained_with_is_refused(tmp_path):
+    from golfcli.config import replace_section
+    from golfcli.loading import check_tokenizer_matches
+
+    trained_with, other = tmp_path / "a.model", tmp_path / "b.model"
+    trained_with.write_bytes(b"pieces of tokenizer a")
+    other.write_bytes(b"pieces of tokenizer b")
+    cfg = replace_section(load_config("tiny"), "data", tokenizer=str(trained_with))
+    save_checkpoint(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, cfg)
+    check_tokenizer_matches(tmp_path / "m.safetensors", trained_with)
+    with pytest.raises(GolfError, match="not the tokenizer this model was trained with"):
+        check_tokenizer_matches(tmp_path / "m.safetensors", other)

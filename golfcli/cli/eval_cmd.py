@@ -61,7 +61,7 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
     """Load a model file, the validation stream and the tokenizer; evaluate; return the report."""
     from golfcli.data.tokenizer import check_vocab, load_tokenizer
     from golfcli.eval import evaluate
-    from golfcli.loading import load_model
+    from golfcli.loading import check_tokenizer_matches, load_model
     from golfcli.metric import build_byte_tables
     from golfcli.train.distributed import setup, teardown
 
@@ -71,6 +71,7 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
         vocab = cfg.model.vocab_size
         sp = load_tokenizer(tokenizer)
         check_vocab(sp, vocab, tokenizer)
+        check_tokenizer_matches(model_path, tokenizer)
         ecfg = eval_cfg or resolve_eval_config(cfg.eval, preset, config_file, overrides, **flags)
         tokens, available = load_tokens(data_dir, max_tokens, ecfg.seq_len if ecfg.truncate else None)
         top = int(tokens.max())
