@@ -23,7 +23,7 @@ from typing import Any
 from golfcli import console
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, load_config, replace_section
 from golfcli.errors import GolfError
-from golfcli.io import write_text_atomic
+from golfcli.io import sha256_file, write_text_atomic
 
 STATE_FILE = "stages.json"
 
@@ -68,13 +68,7 @@ def _file_digest(path: Path) -> str:
     if path.is_dir():  # a data directory: its listing (names, sizes, mtimes), not gigabytes of content
         listing = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
         return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
-    if not path.exists():
-        return "missing"
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path) if path.exists() else "missing"
 
 
 def stage_key(stage: Stage) -> str:
@@ -136,7 +130,7 @@ def execute(stages: list[Stage], layout: RunLayout, show_progress: bool) -> dict
         console.info(f"[bold]{stage.name}[/bold]: {stage.command}")
         start = time.perf_counter()
         result = _run_stage(stage, show_progress)
-        record = {"command": stage.command, "key": stage_key(stage), "seconds": time.perf_counter() - start,
+        record = {"command": stage.command, "key": key, "seconds": time.perf_counter() - start,
                   "result": result}
         records[stage.name] = state[stage.name] = record
         write_text_atomic(layout.root / STATE_FILE, json.dumps(state, indent=2) + "\n")

@@ -10,26 +10,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from golfcli.artifact import is_artifact
 from golfcli.cli.options import emit, json_option
+from golfcli.data.shards import MAGIC
 from golfcli.errors import GolfError
 from golfcli.io import read_metadata, require_file, tensor_table
 
-SHARD_MAGIC = 20240520
 TOKEN_TENSOR_NAMES = ("tokens", "calib.tokens", "generated_tokens")
 
 
 def _is_shard(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(4)
-    return len(head) == 4 and int.from_bytes(head, "little") == SHARD_MAGIC
-
-
-def _is_artifact(path: Path) -> bool:
-    try:
-        from golfcli.artifact import is_artifact
-    except ImportError:
-        return False
-    return bool(is_artifact(path))
+    return len(head) == 4 and int.from_bytes(head, "little") == MAGIC
 
 
 def inspect_shard(path: Path) -> dict[str, Any]:
@@ -92,7 +85,7 @@ def inspect_file(path: str, tokenizer: str | None = None) -> dict[str, Any]:
     p = require_file(path)
     if _is_shard(p):
         return inspect_shard(p)
-    if _is_artifact(p):
+    if is_artifact(p):
         return inspect_artifact(p)
     return inspect_tensor_file(p, tokenizer)
 

@@ -70,7 +70,8 @@ def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, c
     intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
     one fp16 scale per row (other public "int5" variants use ±16 or [−16, 15]).
     """
-    from golfcli.quant.quantize import parse_bits, quantize
+    from golfcli.bitwidths import parse_bits
+    from golfcli.quant.quantize import quantize
 
     def bits(value, what):
         return None if value is None else parse_bits(value, what)

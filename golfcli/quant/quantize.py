@@ -20,11 +20,12 @@ from typing import Any
 import torch
 
 from golfcli import console
+from golfcli.bitwidths import bits_for, parse_bits, parse_rules
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import QuantConfig, config_to_dict
 from golfcli.errors import FormatError, GolfError
 from golfcli.io import provenance, require_file, sha256_file
-from golfcli.qtensor import MAX_BITS, MIN_BITS, QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
+from golfcli.qtensor import QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
 from golfcli.qtensor import save_quantized
 from golfcli.quant.clip import parse_clip
 from golfcli.quant.hessians import load_hessians
@@ -40,32 +41,6 @@ NO_HESSIANS = (
 
 
 # --- settings -----------------------------------------------------------------------------------
-def parse_bits(text: str | int, what: str = "bit width") -> int:
-    """`int5`, `5` or 5 → 5, checked against the supported range."""
-    raw = str(text).strip().lower().removeprefix("int")
-    try:
-        bits = int(raw)
-    except ValueError:
-        raise GolfError(f"{what} must look like int5 or 5, got {text!r}") from None
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise GolfError(f"{what} must be between int{MIN_BITS} and int{MAX_BITS}, got {text!r}")
-    return bits
-
-
-def parse_rules(rules: list[str]) -> list[tuple[re.Pattern, int]]:
-    """`REGEX=BITS` strings → compiled (pattern, bits) pairs; the last `=` separates them."""
-    parsed = []
-    for rule in rules:
-        pattern, sep, bits = rule.rpartition("=")
-        if not sep or not pattern:
-            raise GolfError(f"--rule must look like REGEX=BITS (e.g. 'blocks\\.[45]\\.=int6'), got {rule!r}")
-        try:
-            parsed.append((re.compile(pattern), parse_bits(bits, f"--rule {rule!r}")))
-        except re.error as exc:
-            raise GolfError(f"--rule {rule!r}: bad regular expression ({exc})") from None
-    return parsed
-
-
 def check_quant_config(q: QuantConfig) -> None:
     """Reject impossible quantization settings with a clear message."""
     if q.method not in METHODS:
@@ -86,15 +61,6 @@ def check_quant_config(q: QuantConfig) -> None:
         raise GolfError("--target-bytes and --code-bytes must be ≥ 0")
     if q.target_bytes and not q.plan_bits:
         raise GolfError("--target-bytes needs at least one width in quant.plan_bits")
-
-
-def bits_for(name: str, q: QuantConfig, rules: list[tuple[re.Pattern, int]]) -> tuple[int, bool]:
-    """(bit width, set by a rule) for a tensor: role width, overridden by the last matching rule."""
-    bits, by_rule = getattr(q, f"{role_of(name)}_bits"), False
-    for pattern, rule_bits in rules:
-        if pattern.search(name):
-            bits, by_rule = rule_bits, True
-    return bits, by_rule
 
 
 # --- the stage ------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from golfcli.train.qat import check_qat_mode, export_bits, qat_due
 from golfcli.train.run_dir import MetricsLog, RunDir
 from golfcli.train.schedule import Schedule, muon_momentum
 from golfcli.train.state import (
-    TrainState, load_train_state, optimizer_from_tensors, restore_rng, save_train_state,
+    TrainState, load_train_state, optimizer_from_tensors, restore_rng, rng_tensors, save_train_state,
 )
 
 
@@ -212,7 +212,7 @@ class Trainer:
             return
         saved_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         saved_opts = [copy.deepcopy(opt.state_dict()) for opt in self.optimizers]
-        saved_rng = _rng_snapshot(self.device)
+        saved_rng = rng_tensors(self.device)
         start_phase, qat_on = self.model.phase, self.state.qat_on
         graphs = [(p, False) for p in range(start_phase, self.model.num_phases)]
         if self.tc.qat_mode != "off":
@@ -229,7 +229,7 @@ class Trainer:
         self.model.load_state_dict(saved_model)
         for opt, sd in zip(self.optimizers, saved_opts):
             opt.load_state_dict(sd)
-        _rng_restore(saved_rng, self.device)
+        restore_rng(saved_rng, self.device)
         self.loader = self._make_loader()
         if self.state.loader:
             self.loader.load_state_dict(self.state.loader)
@@ -292,17 +292,6 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
 
-def _rng_snapshot(device: torch.device) -> dict[str, torch.Tensor]:
-    out = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def _rng_restore(snap: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(snap["cpu"])
-    if "cuda" in snap:
-        torch.cuda.set_rng_state(snap["cuda"], device)
 
 
 def _final_phase_weights(cfg: GolfConfig, weights: dict[str, torch.Tensor], phase: int) -> dict[str, torch.Tensor]:

@@ -8,36 +8,18 @@ The model applies the mode in a way torch.compile honours (see golfcli.model's `
 
 from __future__ import annotations
 
-import re
 from typing import Callable
 
+from golfcli.bitwidths import bits_for, parse_rules
 from golfcli.config import QuantConfig
 from golfcli.config.train import QAT_MODES, TrainConfig
 from golfcli.errors import GolfError
-from golfcli.qtensor import role_of
 
 
 def export_bits(qc: QuantConfig) -> Callable[[str], int]:
     """name → bit width of the tensor's export grid, from the [quant] role widths and rules."""
-    by_role = {"attn": qc.attn_bits, "mlp": qc.mlp_bits, "embed": qc.embed_bits, "other": qc.other_bits}
-    rules = []
-    for text in qc.rules:
-        pattern, sep, bits = text.rpartition("=")
-        if not sep or not bits.strip().isdigit():
-            raise GolfError(f"quant.rules entries must be REGEX=BITS, got {text!r}")
-        try:
-            rules.append((re.compile(pattern), int(bits)))
-        except re.error as exc:
-            raise GolfError(f"bad regex in quant.rules {text!r}: {exc}") from None
-
-    def bits_of(name: str) -> int:
-        bits = by_role[role_of(name)]
-        for regex, b in rules:
-            if regex.search(name):
-                bits = b
-        return bits
-
-    return bits_of
+    rules = parse_rules(qc.rules)
+    return lambda name: bits_for(name, qc, rules)[0]
 
 
 def check_qat_mode(tc: TrainConfig) -> None:
