@@ -31,6 +31,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
                          per_token=os.path.join(out_dir, f"{name}.npy"))
             with open(os.path.join(out_dir, f"{name}_{rank}.json"), "w") as handle:
                 json.dump(r, handle)
+        dist.barrier()  # no rank tears gloo down while a peer still talks to it
     finally:
         dist.destroy_process_group()
 

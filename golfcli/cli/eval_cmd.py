@@ -63,7 +63,7 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
     from golfcli.eval import evaluate
     from golfcli.loading import check_tokenizer_matches, load_model
     from golfcli.metric import build_byte_tables
-    from golfcli.train.distributed import setup, teardown
+    from golfcli.train.distributed import barrier, setup, teardown
 
     info = setup(device)
     try:
@@ -81,6 +81,7 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
             raise GolfError("--per-token writes a .npy file; give a name ending in .npy", per_token)
         result = evaluate(model, tokens, build_byte_tables(sp, vocab), mode, ecfg, ttt=ttt,
                           check_normalization=check_normalization, per_token=per_token)
+        barrier(info)  # a gloo rank leaving while a peer still talks to it can abort the peer
     finally:
         teardown(info)
     result.update(model=str(model_path), tokens_available=available, partial=max_tokens is not None

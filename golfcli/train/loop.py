@@ -368,7 +368,9 @@ def train(
 
     dist = D.setup(cfg.train.device)
     try:
-        return _train(cfg, Path(out_dir), dist, max_steps, resume, on_step)
+        result = _train(cfg, Path(out_dir), dist, max_steps, resume, on_step)
+        D.barrier(dist)  # a gloo rank leaving while a peer still talks to it can abort the peer
+        return result
     finally:
         D.teardown(dist)
 
