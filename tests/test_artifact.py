@@ -11,7 +11,10 @@ import torch
 
 from golfcli.artifact import estimate_packed_bytes, is_artifact, pack_bytes, read_artifact, write_artifact
 from golfcli.artifact import rans
-from golfcli.artifact.codes import build_tables, decode_codes, encode_codes
+from golfcli.artifact import classes
+from golfcli.artifact.codes import (
+    build_tables, decode_classed_codes, decode_codes, encode_classed_codes, encode_codes,
+)
 from golfcli.artifact.reader import decode_artifact
 from golfcli.errors import FormatError, GolfError
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, grid_max, quantize_with_scales, role_of
@@ -82,12 +85,12 @@ def test_round_trip_is_bit_exact(tmp_path):
         assert torch.equal(qm.quantized[name].dequantize(), back.quantized[name].dequantize())
 
 
-@pytest.mark.parametrize("codec", ["rans", "brotli", "zstd", "lzma", "raw"])
+@pytest.mark.parametrize("codec", ["rans", "rans-classes", "brotli", "zstd", "lzma", "raw"])
 def test_every_codec_round_trips(codec):
     qm = make_model(1)
     blob, report = pack_bytes(qm, codec)
     assert report["codecs"]["codes"] == codec
-    if codec != "rans":  # a forced general codec is used for every section
+    if not codec.startswith("rans"):  # a forced general codec is used for every section
         assert all(c.split("+")[0] == codec for c in report["codecs"].values())
     assert_same_model(qm, decode_artifact(blob))
 
@@ -216,3 +219,69 @@ def test_read_rejects_non_artifacts(tmp_path):
         read_artifact(tmp_path / "x.bin")
     with pytest.raises(GolfError, match="not found"):
         read_artifact(tmp_path / "missing.bin")
+
+
+def _two_spreads(shape: tuple[int, int], bits: int, axis: int, seed: int) -> np.ndarray:
+    """Gaussian codes whose rows (axis 0) or columns (axis 1) have code spread 3 or 12 at random."""
+    rng = np.random.default_rng(seed)
+    spread = np.where(rng.random(shape[axis]) < 0.5, 3.0, 12.0)
+    sigma = spread[:, None] if axis == 0 else spread[None, :]
+    g = grid_max(bits)
+    return np.clip(np.round(rng.standard_normal(shape) * sigma), -g, g).astype(np.int8)
+
+
+def _class_bound_bytes(codes: np.ndarray, axis: int) -> float:
+    """Order-0 bound of the codes split by their true spread class (what classing can reach)."""
+    lines = codes if axis == 0 else codes.T
+    wide = np.array([np.abs(line).mean() > 5 for line in lines])
+    return sum(rans.entropy_bits(rans.symbol_counts(lines[m])[1]) for m in (wide, ~wide)) / 8
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_line_classes_beat_order0_when_lines_differ(axis):
+    mats = [_two_spreads((192, 256), 6, axis, 0), _two_spreads((256, 128), 6, axis, 1)]
+    order0, _ = encode_codes([m.reshape(-1) for m in mats])
+    classed, shares = encode_classed_codes(mats, [6, 6])
+    bound = sum(_class_bound_bytes(m, axis) for m in mats)
+    assert len(classed) < 0.93 * len(order0)  # ~7% smaller: two spreads coded apart
+    assert len(classed) < 1.01 * bound  # and within 1% of coding the true classes apart
+    assert sum(shares) == pytest.approx(len(classed), abs=1.0)
+    plan, _ = classes.plan_classes(mats, [6, 6])
+    assert plan.axes == [classes.ROWS if axis == 0 else classes.COLUMNS] * 2
+    decoded = decode_classed_codes(classed, [m.shape for m in mats], "codes")
+    assert all(np.array_equal(m.reshape(-1), d) for m, d in zip(mats, decoded))
+
+
+def test_line_classes_cost_little_on_alike_lines():
+    mats = [_codes(256 * 128, 5, "laplace", 7).reshape(256, 128), _codes(64 * 512, 7, "gauss", 8).reshape(64, 512)]
+    order0, _ = encode_codes([m.reshape(-1) for m in mats])
+    classed, _ = encode_classed_codes(mats, [5, 7])
+    assert len(classed) < 1.01 * len(order0)
+
+
+def test_rans_with_per_symbol_tables_round_trips_and_detects_damage():
+    rng = np.random.default_rng(3)
+    streams = [_codes(3000, 5, "laplace", 4), _codes(777, 8, "gauss", 5), np.zeros(0, np.int8)]
+    tables, _ = build_tables([np.concatenate(streams), streams[0]])  # table 1 covers only stream 0's codes
+    ids = [rng.integers(0, 2, s.size) for s in streams[:1]] + [np.zeros(s.size, np.int64) for s in streams[1:]]
+    for steps in (1, 16, 4096):
+        states, words, _ = rans.encode(streams, tables, steps=steps, table_ids=ids)
+        out = rans.decode(states, words, [s.size for s in streams], tables, steps=steps, table_ids=ids)
+        assert all(np.array_equal(s, o) for s, o in zip(streams, out))
+    with pytest.raises(ValueError, match="no frequency"):  # stream 1 has codes table 1 lacks
+        rans.encode(streams, tables, table_ids=[ids[0], np.ones(777, np.int64), ids[2]])
+    wrong = [1 - ids[0], *ids[1:]]  # decoding under other tables never returns to the initial states
+    with pytest.raises(rans.RansError):
+        rans.decode(states, words, [s.size for s in streams], tables, steps=4096, table_ids=wrong)
+
+
+def test_classed_codes_reject_damaged_side_info():
+    mats = [_two_spreads((32, 64), 6, 0, 9)]
+    payload, _ = encode_classed_codes(mats, [6])
+    for shape in [(32, 64), (64, 32), (31, 64)]:
+        if shape != (32, 64):
+            with pytest.raises(FormatError):
+                decode_classed_codes(payload, [shape], "codes")
+    for cut in (1, 5, len(payload) // 2, len(payload) - 1):
+        with pytest.raises(FormatError):
+            decode_classed_codes(payload[:cut], [(32, 64)], "codes")

@@ -32,11 +32,11 @@ SMALL = [
 ]
 
 
-@pytest.fixture(scope="module")
-def blob() -> bytes:
+@pytest.fixture(scope="module", params=["rans", "rans-classes"])
+def blob(request) -> bytes:
     # Few steps per lane so the rANS part has several lanes and decodes in microseconds.
-    data, report = pack_bytes(make_model(5, SMALL), "rans", log2_steps=3)
-    assert report["codecs"]["codes"] == "rans"
+    data, report = pack_bytes(make_model(5, SMALL), request.param, log2_steps=3)
+    assert report["codecs"]["codes"] == request.param
     return data
 
 

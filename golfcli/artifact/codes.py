@@ -1,21 +1,28 @@
-"""A codes section under the rANS codec: per-tensor frequency tables, lane states, 16-bit words.
+"""A codes section under the rANS codecs: frequency tables, lane states, 16-bit words.
 
-Payload layout (docs/ARTIFACT.md §4):
+Two payloads share one layout (docs/ARTIFACT.md §4):
 
     u8 prec            tables sum to 2^prec
     u8 log2_steps      lanes per tensor = ceil(n / 2^log2_steps)
-    u8 table codec, varint stored length, varint raw length, table bytes
-        raw tables, per tensor in section order: varint zigzag(lowest code), varint symbol count,
-        then one varint frequency per symbol from the lowest code up (0 = never occurs)
+    u8 side codec, varint stored length, varint raw length, side bytes
     u32 state of every lane (little-endian), lanes in rANS layout order
     u16 words (little-endian), to the end of the payload
+
+The side bytes, before the general codec, differ:
+
+- codec `rans` (order-0): one table per tensor, in section order;
+- codec `rans-classes`: varint table count, the tables, then per tensor a u8 axis (1 = rows,
+  2 = columns) and one varint table id per row or column (golfcli.artifact.classes).
+
+A table is varint zigzag(lowest code), varint symbol count, then one varint frequency per
+symbol from the lowest code up (0 = never occurs).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from golfcli.artifact import rans
+from golfcli.artifact import classes, rans
 from golfcli.artifact.codecs import GENERAL_CODECS, compress, decompress
 from golfcli.artifact.format import RAW, Cursor, unzigzag, varint_size, write_varint, zigzag
 from golfcli.errors import FormatError
@@ -33,6 +40,17 @@ def _table_bytes(tables: list[rans.Table]) -> bytes:
         for f in tab.freqs.tolist():
             write_varint(out, f)
     return bytes(out)
+
+
+def _read_table(raw: Cursor, prec: int, what: str) -> rans.Table:
+    lo = unzigzag(raw.varint(1 << 16))
+    nsym = raw.varint(MAX_SYMBOLS)
+    freqs = np.array([raw.varint(1 << prec) for _ in range(nsym)], dtype=np.int64)
+    if nsym and int(freqs.sum()) != 1 << prec:
+        raise FormatError(f"{what}: a frequency table does not sum to 2^{prec}")
+    if lo < -128 or lo + nsym > 128:
+        raise FormatError(f"{what}: a frequency table covers codes outside int8")
+    return rans.Table(lo, freqs)
 
 
 def _smallest(data: bytes) -> tuple[int, bytes]:
@@ -55,47 +73,74 @@ def build_tables(codes: list[np.ndarray], prec: int = rans.DEFAULT_PREC) -> tupl
     return tables, counts
 
 
+def _payload(prec: int, log2_steps: int, side: bytes, states: np.ndarray, words: np.ndarray) -> tuple[bytes, int]:
+    """(payload bytes, bytes of its header and side block)."""
+    codec, blob = _smallest(side)
+    head = bytearray([prec, log2_steps, codec])
+    write_varint(head, len(blob))
+    write_varint(head, len(side))
+    return bytes(head) + blob + states.astype("<u4").tobytes() + words.astype("<u2").tobytes(), len(head) + len(blob)
+
+
+def _shares(sizes: list[int], tensor_words: list[int], side_bytes: int, side_weights: list[float],
+            log2_steps: int) -> list[float]:
+    """Each tensor's bytes: its words and lane states exactly, the side block by `side_weights`."""
+    steps = 1 << log2_steps
+    total = sum(side_weights) or 1.0
+    return [2 * w + rans.STATE_BYTES * rans.lane_count(n, steps) + side_bytes * sw / total
+            for n, w, sw in zip(sizes, tensor_words, side_weights)]
+
+
 def encode_codes(codes: list[np.ndarray], prec: int = rans.DEFAULT_PREC,
                  log2_steps: int = LOG2_STEPS) -> tuple[bytes, list[float]]:
-    """The rANS payload for a list of int8 code arrays (one per tensor, in section order), and
-    each tensor's share of it in bytes (its words and lane states exactly, the table block and
+    """The order-0 rANS payload for a list of int8 code arrays (one per tensor, in section order),
+    and each tensor's share of it in bytes (its words and lane states exactly, the table block and
     header apportioned by raw table size); the shares add up to the payload size."""
     tables, _ = build_tables(codes, prec)
     states, words, tensor_words = rans.encode(codes, tables, prec, 1 << log2_steps)
-    raw_tables = _table_bytes(tables)
-    codec, table_blob = _smallest(raw_tables)
-    head = bytearray([prec, log2_steps, codec])
-    write_varint(head, len(table_blob))
-    write_varint(head, len(raw_tables))
-    payload = bytes(head) + table_blob + states.astype("<u4").tobytes() + words.astype("<u2").tobytes()
-    steps = 1 << log2_steps
-    overhead = (len(head) + len(table_blob)) / max(1, len(raw_tables))
-    shares = [2 * w + rans.STATE_BYTES * rans.lane_count(c.size, steps) + overhead * len(_table_bytes([t]))
-              for c, t, w in zip(codes, tables, tensor_words)]
-    return payload, shares
+    payload, side_bytes = _payload(prec, log2_steps, _table_bytes(tables), states, words)
+    weights = [float(len(_table_bytes([t]))) for t in tables]
+    return payload, _shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)
 
 
-def decode_codes(payload: bytes | memoryview, sizes: list[int], what: str) -> list[np.ndarray]:
-    """Inverse of `encode_codes` given each tensor's code count; FormatError on any inconsistency."""
+def encode_classed_codes(codes: list[np.ndarray], bits: list[int], log2_steps: int = LOG2_STEPS
+                         ) -> tuple[bytes, list[float]]:
+    """The `rans-classes` payload for 2-D int8 code matrices (one per tensor, in section order,
+    with their bit widths), and each tensor's share of it in bytes (side block by line count)."""
+    plan, _ = classes.plan_classes(codes, bits)
+    shapes = [tuple(c.shape) for c in codes]
+    flat = [c.reshape(-1) for c in codes]
+    states, words, tensor_words = rans.encode(flat, plan.tables, rans.DEFAULT_PREC, 1 << log2_steps,
+                                              plan.symbol_tables(shapes))
+    side = bytearray()
+    write_varint(side, len(plan.tables))
+    side += _table_bytes(plan.tables)
+    for axis, ids in zip(plan.axes, plan.line_tables):
+        side.append(axis)
+        for t in ids.tolist():
+            write_varint(side, t)
+    payload, side_bytes = _payload(rans.DEFAULT_PREC, log2_steps, bytes(side), states, words)
+    weights = [float(ids.size) for ids in plan.line_tables]
+    return payload, _shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)
+
+
+def _read_head(payload: bytes | memoryview, sizes: list[int], lines: int, what: str
+               ) -> tuple[int, int, Cursor, Cursor]:
+    """(prec, steps, side cursor, rest cursor) of a rANS payload whose side block may hold up to
+    `lines` table ids besides the tables."""
     cur = Cursor(payload, what)
     prec, log2_steps, codec = cur.u8(), cur.u8(), cur.u8()
     if not 1 <= prec <= rans.MAX_PREC or not 0 <= log2_steps <= MAX_LOG2_STEPS:
         raise FormatError(f"{what}: bad rANS parameters (precision {prec}, steps 2^{log2_steps})")
     stored = cur.varint(cur.remaining())
-    raw_len = cur.varint(len(sizes) * (2 * 10 + MAX_SYMBOLS * 3))
-    raw = Cursor(decompress(codec, cur.take(stored), raw_len, f"{what} tables"), f"{what} tables")
-    tables = []
-    for n in sizes:
-        lo = unzigzag(raw.varint(1 << 16))
-        nsym = raw.varint(MAX_SYMBOLS)
-        freqs = np.array([raw.varint(1 << prec) for _ in range(nsym)], dtype=np.int64)
-        if n and (nsym == 0 or int(freqs.sum()) != 1 << prec):
-            raise FormatError(f"{what}: a frequency table does not sum to 2^{prec}")
-        if lo < -128 or lo + nsym > 128:
-            raise FormatError(f"{what}: a frequency table covers codes outside int8")
-        tables.append(rans.Table(lo, freqs))
-    raw.done()
-    steps = 1 << log2_steps
+    limit = (rans.MAX_TABLES + len(sizes)) * (2 * 10 + MAX_SYMBOLS * 3) + 3 * lines + len(sizes) + 10
+    raw_len = cur.varint(limit)
+    side = Cursor(decompress(codec, cur.take(stored), raw_len, f"{what} tables"), f"{what} tables")
+    return prec, 1 << log2_steps, side, cur
+
+
+def _decode_words(cur: Cursor, sizes: list[int], tables: list[rans.Table], prec: int, steps: int, what: str,
+                  table_ids: list[np.ndarray] | None = None) -> list[np.ndarray]:
     lanes = sum(rans.lane_count(n, steps) for n in sizes)
     state_bytes = lanes * rans.STATE_BYTES
     if cur.remaining() < state_bytes or (cur.remaining() - state_bytes) % 2:
@@ -103,9 +148,45 @@ def decode_codes(payload: bytes | memoryview, sizes: list[int], what: str) -> li
     states = np.frombuffer(cur.take(state_bytes), dtype="<u4")
     words = np.frombuffer(cur.take(cur.remaining()), dtype="<u2")
     try:
-        return rans.decode(states, words, sizes, tables, prec, steps)
+        return rans.decode(states, words, sizes, tables, prec, steps, table_ids)
     except rans.RansError as exc:
         raise FormatError(f"{what}: {exc}") from None
+
+
+def decode_codes(payload: bytes | memoryview, sizes: list[int], what: str) -> list[np.ndarray]:
+    """Inverse of `encode_codes` given each tensor's code count; FormatError on any inconsistency."""
+    if len(sizes) > rans.MAX_TABLES:
+        raise FormatError(f"{what}: {len(sizes)} tensors, more than the {rans.MAX_TABLES} rANS codes allow")
+    prec, steps, side, cur = _read_head(payload, sizes, 0, what)
+    tables = []
+    for n in sizes:
+        tab = _read_table(side, prec, what)
+        if n and not tab.freqs.size:
+            raise FormatError(f"{what}: a frequency table does not sum to 2^{prec}")
+        tables.append(tab)
+    side.done()
+    return _decode_words(cur, sizes, tables, prec, steps, what)
+
+
+def decode_classed_codes(payload: bytes | memoryview, shapes: list[tuple[int, int]], what: str) -> list[np.ndarray]:
+    """Inverse of `encode_classed_codes` given each tensor's (rows, cols); FormatError on damage."""
+    sizes = [r * c for r, c in shapes]
+    prec, steps, side, cur = _read_head(payload, sizes, sum(max(r, c) for r, c in shapes), what)
+    n_tables = side.varint(rans.MAX_TABLES)
+    tables = [_read_table(side, prec, what) for _ in range(n_tables)]
+    ids_per_tensor = []
+    for shape in shapes:
+        axis = side.u8()
+        if axis not in (classes.ROWS, classes.COLUMNS):
+            raise FormatError(f"{what}: a tensor's line axis is {axis}, not rows (1) or columns (2)")
+        n_lines = shape[0] if axis == classes.ROWS else shape[1]
+        ids = np.array([side.varint(n_tables - 1) if n_tables else side.varint(-1) for _ in range(n_lines)],
+                       dtype=np.int32)
+        if ids.size and any(not tables[t].freqs.size for t in np.unique(ids).tolist()):
+            raise FormatError(f"{what}: a tensor's lines use an empty frequency table")
+        ids_per_tensor.append(classes.symbol_tables(axis, ids, shape))
+    side.done()
+    return _decode_words(cur, sizes, tables, prec, steps, what, ids_per_tensor)
 
 
 def estimate_packed_bytes(codes) -> float:

@@ -20,8 +20,9 @@ MANIFEST, CODES, SCALES, PASSTHROUGH = range(4)
 SECTION_NAMES = {MANIFEST: "manifest", CODES: "codes", SCALES: "scales", PASSTHROUGH: "passthrough"}
 
 # Codecs (one byte per section) and byte transforms (one byte per section).
-RAW, RANS, BROTLI, ZSTD, LZMA = range(5)
-CODEC_NAMES = {RAW: "raw", RANS: "rans", BROTLI: "brotli", ZSTD: "zstd", LZMA: "lzma"}
+RAW, RANS, BROTLI, ZSTD, LZMA, RANS_CLASSES = range(6)
+CODEC_NAMES = {RAW: "raw", RANS: "rans", BROTLI: "brotli", ZSTD: "zstd", LZMA: "lzma", RANS_CLASSES: "rans-classes"}
+ENTROPY_CODECS = (RANS, RANS_CLASSES)  # codes-only codecs: no other section may use them
 CODEC_IDS = {name: cid for cid, name in CODEC_NAMES.items()}
 NO_TRANSFORM, BYTE_PLANES = 0, 1
 TRANSFORM_NAMES = {NO_TRANSFORM: "none", BYTE_PLANES: "planes"}

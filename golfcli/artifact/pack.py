@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from golfcli.artifact import codecs, rans
-from golfcli.artifact.codes import LOG2_STEPS, build_tables, encode_codes
+from golfcli.artifact.codes import LOG2_STEPS, build_tables, encode_classed_codes, encode_codes
 from golfcli.artifact.format import (
     BYTE_PLANES, CODES, CODEC_IDS, CODEC_NAMES, DTYPES, ITEMSIZE, MAGIC, MANIFEST, NO_TRANSFORM,
-    PASSTHROUGH, RANS, RAW, ROLES, SCALES, SECTION_NAMES, TRANSFORM_NAMES, VERSION, write_varint,
+    PASSTHROUGH, RANS, RANS_CLASSES, RAW, ROLES, SCALES, SECTION_NAMES, TRANSFORM_NAMES, VERSION, write_varint,
 )
 from golfcli.artifact.manifest import Manifest, PEntry, QEntry, encode_manifest
 from golfcli.artifact.reader import _passthrough_groups
@@ -32,7 +32,7 @@ from golfcli.errors import GolfError
 from golfcli.io import write_bytes_atomic
 from golfcli.qtensor import QuantizedModel, dtype_name, grid_max
 
-CODECS = ("auto", "rans", "brotli", "zstd", "lzma", "raw")
+CODECS = ("auto", "rans", "rans-classes", "brotli", "zstd", "lzma", "raw")
 DEFAULT_SAMPLE_BYTES = 1 << 20
 SAMPLE_MARGIN = 1.0  # a sampled codec runs in full only when its estimate beats the best so far
 
@@ -123,18 +123,28 @@ def _best_general(data: bytes, codec: str, groups: list[tuple[int, int]] | None)
     return (*best, candidates)
 
 
-def _pack_codes(arrays: list[np.ndarray], codec: str, sample_bytes: int,
-                log2_steps: int) -> tuple[int, bytes, dict, list[float] | None]:
-    """(codec id, payload, candidates, per-tensor byte shares under rANS or None) for the codes."""
+def _pack_codes(arrays: list[np.ndarray], shapes: list[tuple[int, int]], bits: list[int], codec: str,
+                sample_bytes: int, log2_steps: int) -> tuple[int, bytes, dict, list[float] | None]:
+    """(codec id, payload, candidates, per-tensor byte shares under a rANS codec or None) for the codes."""
     candidates: dict[str, dict] = {}
-    best: tuple[int, bytes] | None = None
-    shares = None
-    if codec in ("auto", "rans"):
-        payload, shares = encode_codes(arrays, log2_steps=log2_steps)
-        candidates["rans"] = {"bytes": len(payload), "sampled": False}
-        best = (RANS, payload)
-        if codec == "rans":
-            return (*best, candidates, shares)
+    best: tuple[int, bytes, list[float] | None] | None = None
+    entropy = {"auto": ("rans", "rans-classes"), "rans": ("rans",), "rans-classes": ("rans-classes",)}.get(codec, ())
+    for name in entropy:
+        if name == "rans":
+            if len(arrays) > rans.MAX_TABLES:
+                if codec == "rans":
+                    raise GolfError(f"codec rans codes at most {rans.MAX_TABLES} tensors, this model has "
+                                    f"{len(arrays)} (use --codec rans-classes or auto)")
+                continue
+            payload, shares = encode_codes(arrays, log2_steps=log2_steps)
+        else:
+            matrices = [a.reshape(shape) for a, shape in zip(arrays, shapes)]
+            payload, shares = encode_classed_codes(matrices, bits, log2_steps=log2_steps)
+        candidates[name] = {"bytes": len(payload), "sampled": False}
+        if best is None or len(payload) < len(best[1]):
+            best = (CODEC_IDS[name], payload, shares)
+    if codec in ("rans", "rans-classes"):
+        return best[0], best[1], candidates, best[2]
     raw = b"".join(a.astype(np.int8).tobytes() for a in arrays)
     if codec == "raw":
         return RAW, raw, {"raw": {"bytes": len(raw), "sampled": False}}, None
@@ -150,8 +160,8 @@ def _pack_codes(arrays: list[np.ndarray], codec: str, sample_bytes: int,
         out = codecs.compress(cid, raw)
         candidates[name] = {"bytes": len(out), "sampled": False}
         if best is None or len(out) < len(best[1]):
-            best = (cid, out)
-    return (*best, candidates, shares if best[0] == RANS else None)
+            best = (cid, out, None)
+    return best[0], best[1], candidates, best[2]
 
 
 def pack_bytes(qm: QuantizedModel, codec: str = "auto", sample_bytes: int = DEFAULT_SAMPLE_BYTES,
@@ -174,7 +184,9 @@ def _pack(qm: QuantizedModel, codec: str, sample_bytes: int, log2_steps: int, ba
     if man.quantized:
         arrays = [codes[q.name] for q in man.quantized]
         tables, counts = build_tables(arrays)
-        cid, payload, cands, shares = _pack_codes(arrays, codec, sample_bytes, log2_steps)
+        shapes = [(q.rows, q.numel // q.rows if q.rows else 0) for q in man.quantized]
+        cid, payload, cands, shares = _pack_codes(arrays, shapes, [q.bits for q in man.quantized], codec,
+                                                  sample_bytes, log2_steps)
         sections.append((CODES, cid, NO_TRANSFORM, sum(q.numel for q in man.quantized), payload, cands))
         total_bound = sum(rans.entropy_bits(c) for c in counts) / 8
         for i, (q, tab, cnt) in enumerate(zip(man.quantized, tables, counts)):
@@ -197,7 +209,7 @@ def _pack(qm: QuantizedModel, codec: str, sample_bytes: int, log2_steps: int, ba
             r["bytes"] = round(r["bytes"])
             r["entropy_bound_bytes"] = round(r["entropy_bound_bytes"], 1)
     bar.advance()
-    general = "auto" if codec == "rans" else codec
+    general = "auto" if codec in ("rans", "rans-classes") else codec
     if man.quantized:
         cid, tr, payload, cands = _best_general(scales, general, [(len(scales), 2)])
         sections.append((SCALES, cid, tr, len(scales), payload, cands))

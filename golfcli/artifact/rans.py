@@ -1,6 +1,8 @@
 """Interleaved rANS in numpy: order-0 entropy coding of many integer-code streams at once.
 
-Every stream (one quantized tensor) has its own frequency table quantized to sum to 2^PREC. Its
+Every stream (one quantized tensor) is coded with frequency tables quantized to sum to 2^PREC:
+its own one (order-0), or, given per-symbol table ids, any table of a shared list (the
+context-classed coder in golfcli.artifact.classes picks one per row or column). Its
 symbols are dealt round-robin onto `lanes` rANS coders (symbol i → lane i mod lanes, step
 i // lanes), so all lanes of all streams advance together, one numpy operation per step.
 
@@ -32,6 +34,7 @@ DEFAULT_PREC = 15  # frequency tables sum to 2^15
 MAX_PREC = 16
 DEFAULT_STEPS = 8192  # target symbols per lane: fewer lanes cost fewer state bytes, more steps cost time
 STATE_BYTES = 4
+MAX_TABLES = 512  # decode keeps 9 bytes per table slot: ≤ 512 · 2^16 slots (300 MB) whatever a file says
 MAX_SPARE_CELLS = 1 << 28  # decode buffer cells allowed beyond 2 per symbol (lanes shorter than the longest)
 
 
@@ -160,32 +163,50 @@ def _grid(layout: _Layout, sizes: list[int], values: list[np.ndarray], fill: lis
     return grid
 
 
+def _symbol_tables(sizes: list[int], n_tables: int, table_ids: list[np.ndarray] | None) -> list[np.ndarray]:
+    """Per stream, the table index of each symbol: stream i → table i unless `table_ids` says."""
+    if table_ids is None:
+        if n_tables != len(sizes):
+            raise ValueError(f"{len(sizes)} streams need {len(sizes)} tables without table ids, got {n_tables}")
+        return [np.full(n, i, dtype=np.int32) for i, n in enumerate(sizes)]
+    if len(table_ids) != len(sizes) or any(t.size != n for t, n in zip(table_ids, sizes)):
+        raise ValueError("table ids must give one table per symbol of every stream")
+    return [t.reshape(-1).astype(np.int32, copy=False) for t in table_ids]
+
+
 def encode(streams: list[np.ndarray], tables: list[Table], prec: int = DEFAULT_PREC,
-           steps: int = DEFAULT_STEPS) -> tuple[np.ndarray, np.ndarray, list[int]]:
+           steps: int = DEFAULT_STEPS, table_ids: list[np.ndarray] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Encode symbol streams (int arrays) with their tables.
+
+    Without `table_ids`, stream i is coded with tables[i]; with them, symbol j of stream i is
+    coded with tables[table_ids[i][j]].
 
     Returns (final lane states uint32, words uint16, words written for each stream).
 
-    Streams padded to a whole number of steps per lane are padded with their most frequent
-    symbol; the decoder drops the padding.
+    Streams padded to a whole number of steps per lane are padded with a symbol their last
+    table gives the largest frequency; the decoder drops the padding.
     """
+    if len(tables) > MAX_TABLES:
+        raise ValueError(f"{len(tables)} frequency tables, more than the {MAX_TABLES} a stream may use")
     sizes = [int(s.size) for s in streams]
     layout = _layout(sizes, steps)
     shift = 32 - prec
-    sym_index = []
-    fills = []
-    for s, tab in zip(streams, tables):
-        idx = s.reshape(-1).astype(np.int64) - tab.lo
-        if idx.size and (idx.min() < 0 or idx.max() >= tab.freqs.size or np.any(tab.freqs[idx] == 0)):
-            raise ValueError("stream holds a symbol its table gives no frequency")
-        sym_index.append(idx)
-        fills.append(int(np.argmax(tab.freqs)) if tab.freqs.size else 0)
-    # Global symbol ids: table i's symbol j → offsets[i] + j.
     offsets = np.cumsum([0] + [t.freqs.size for t in tables])
+    lows = np.array([t.lo for t in tables] + [0], dtype=np.int64)
+    widths = np.array([t.freqs.size for t in tables] + [0], dtype=np.int64)
     freq_all = np.concatenate([t.freqs for t in tables] + [np.zeros(1, np.int64)]).astype(np.int64)
     cum_all = np.concatenate([t.cum for t in tables] + [np.zeros(1, np.int64)]).astype(np.int64)
-    gid = _grid(layout, sizes, [idx + offsets[i] for i, idx in enumerate(sym_index)],
-                [fills[i] + int(offsets[i]) for i in range(len(streams))], np.int32)
+    # Global symbol ids: table k's symbol j → offsets[k] + j.
+    gids, fills = [], []
+    for s, tid in zip(streams, _symbol_tables(sizes, len(tables), table_ids)):
+        idx = s.reshape(-1).astype(np.int64) - lows[tid]
+        if idx.size and (idx.min() < 0 or np.any(idx >= widths[tid]) or np.any(freq_all[offsets[tid] + idx] == 0)):
+            raise ValueError("stream holds a symbol its table gives no frequency")
+        gids.append(idx + offsets[tid])
+        last = int(tid[-1]) if tid.size else 0
+        fills.append(int(offsets[last]) + (int(np.argmax(tables[last].freqs)) if tid.size else 0))
+    gid = _grid(layout, sizes, gids, fills, np.int32)
     x = np.full(layout.total_lanes, STATE_LOW, dtype=np.int64)
     lane_words = np.zeros(layout.total_lanes, dtype=np.int64)
     chunks: list[np.ndarray] = []
@@ -209,15 +230,18 @@ def encode(streams: list[np.ndarray], tables: list[Table], prec: int = DEFAULT_P
 
 
 def decode(states: np.ndarray, words: np.ndarray, sizes: list[int], tables: list[Table],
-           prec: int = DEFAULT_PREC, steps: int = DEFAULT_STEPS) -> list[np.ndarray]:
+           prec: int = DEFAULT_PREC, steps: int = DEFAULT_STEPS,
+           table_ids: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Inverse of `encode`: the int8 code streams. Raises RansError on inconsistent input.
 
-    Tables must cover codes inside int8 (the caller checks)."""
+    Tables must cover codes inside int8, and table ids must index `tables` (the caller checks)."""
     layout = _layout(sizes, steps)
     if states.size != layout.total_lanes:
         raise RansError(f"expected {layout.total_lanes} lane states, found {states.size}")
     if layout.active.size * layout.total_lanes > 2 * sum(sizes) + MAX_SPARE_CELLS:
         raise RansError("lane layout would need an unreasonably large decode buffer")
+    if len(tables) > MAX_TABLES:
+        raise RansError(f"{len(tables)} frequency tables, more than the {MAX_TABLES} a stream may use")
     m = 1 << prec
     # Per table slot: the code it stands for, its symbol's frequency and its offset inside the symbol.
     slot_code, slot_freq, slot_bias = [], [], []
@@ -237,9 +261,15 @@ def decode(states: np.ndarray, words: np.ndarray, sizes: list[int], tables: list
     # int32 tables halve the cache footprint of the two gathers per step.
     freq_all = np.concatenate(slot_freq) if slot_freq else np.zeros(0, np.int32)
     bias_all = np.concatenate(slot_bias) if slot_bias else np.zeros(0, np.int32)
-    base = np.zeros(layout.total_lanes, dtype=np.int64)
-    for i in range(len(sizes)):
-        base[layout.starts[i]:layout.starts[i] + layout.lanes[i]] = i * m
+    if table_ids is None:
+        base = np.zeros(layout.total_lanes, dtype=np.int64)
+        for i in range(len(sizes)):
+            base[layout.starts[i]:layout.starts[i] + layout.lanes[i]] = i * m
+        grid = None
+    else:
+        per_symbol = _symbol_tables(sizes, len(tables), table_ids)
+        fills = [int(t[-1]) if t.size else 0 for t in per_symbol]
+        grid = _grid(layout, sizes, per_symbol, fills, np.int16)  # table of every cell
     x = states.astype(np.int64)
     if x.size and (x.min() < STATE_LOW):
         raise RansError("a lane state is below 2^16")
@@ -251,7 +281,7 @@ def decode(states: np.ndarray, words: np.ndarray, sizes: list[int], tables: list
     for t in range(t_max):
         a = int(layout.active[t])
         xa = x[:a]
-        slot = base[:a] + (xa & mask)
+        slot = (base[:a] if grid is None else grid[t, :a].astype(np.int64) << prec) + (xa & mask)
         out[t, :a] = code_all[slot]
         xa = freq_all[slot] * (xa >> prec) + bias_all[slot]
         low = np.flatnonzero(xa < STATE_LOW)

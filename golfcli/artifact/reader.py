@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from golfcli.artifact import codecs
-from golfcli.artifact.codes import decode_codes
+from golfcli.artifact.codes import decode_classed_codes, decode_codes
 from golfcli.artifact.format import (
-    BYTE_PLANES, CHECKSUM_BYTES, CODEC_NAMES, CODES, ITEMSIZE, MAGIC, MANIFEST, MAX_MANIFEST_BYTES,
-    MAX_SECTION_BYTES, MAX_SECTIONS, NO_TRANSFORM, PASSTHROUGH, RANS, SCALES, SECTION_NAMES, TRANSFORM_NAMES,
-    VERSION, Cursor,
+    BYTE_PLANES, CHECKSUM_BYTES, CODEC_NAMES, CODES, ENTROPY_CODECS, ITEMSIZE, MAGIC, MANIFEST,
+    MAX_MANIFEST_BYTES, MAX_SECTION_BYTES, MAX_SECTIONS, NO_TRANSFORM, PASSTHROUGH, RANS, RANS_CLASSES, SCALES,
+    SECTION_NAMES, TRANSFORM_NAMES, VERSION, Cursor,
 )
 from golfcli.artifact.manifest import Manifest, PEntry, decode_manifest
 from golfcli.errors import FormatError, GolfError
@@ -117,7 +117,7 @@ def decode_artifact(data: bytes) -> QuantizedModel:
     """The QuantizedModel an artifact's bytes hold (FormatError without a path on any damage)."""
     sections = parse_container(data)
     head = sections[0]
-    if head.codec == RANS or head.transform != NO_TRANSFORM or head.raw_bytes > MAX_MANIFEST_BYTES:
+    if head.codec in ENTROPY_CODECS or head.transform != NO_TRANSFORM or head.raw_bytes > MAX_MANIFEST_BYTES:
         raise FormatError("artifact manifest section has an impossible codec, transform or size")
     man = decode_manifest(_section_bytes(head))
     wanted = expected_sections(man)
@@ -139,6 +139,9 @@ def decode_artifact(data: bytes) -> QuantizedModel:
             raise FormatError(f"artifact section {sec.name} has a byte transform codes never use")
         if sec.codec == RANS:
             arrays = decode_codes(sec.payload, [q.numel for q in entries], sec.name)
+        elif sec.codec == RANS_CLASSES:
+            shapes = [(q.rows, q.numel // q.rows if q.rows else 0) for q in entries]
+            arrays = decode_classed_codes(sec.payload, shapes, sec.name)
         else:
             flat = np.frombuffer(_section_bytes(sec), dtype=np.int8)
             bounds = np.cumsum([0] + [q.numel for q in entries])
@@ -150,8 +153,8 @@ def decode_artifact(data: bytes) -> QuantizedModel:
 
     if man.quantized:
         sec = found[SCALES]
-        if sec.codec == RANS:
-            raise FormatError("artifact scales section cannot use the rANS codec")
+        if sec.codec in ENTROPY_CODECS:
+            raise FormatError("artifact scales section cannot use a rANS codec")
         raw = _section_bytes(sec)
         if sec.transform == BYTE_PLANES:
             raw = codecs.from_planes(raw, [(len(raw), 2)])
@@ -168,8 +171,8 @@ def decode_artifact(data: bytes) -> QuantizedModel:
 
     if man.passthrough:
         sec = found[PASSTHROUGH]
-        if sec.codec == RANS:
-            raise FormatError("artifact passthrough section cannot use the rANS codec")
+        if sec.codec in ENTROPY_CODECS:
+            raise FormatError("artifact passthrough section cannot use a rANS codec")
         ordered, groups = _passthrough_groups(man.passthrough)
         raw = _section_bytes(sec)
         if sec.transform == BYTE_PLANES:

@@ -170,6 +170,7 @@ def run_pack_bench(qm: QuantizedModel, baselines: bool = True) -> dict[str, Any]
         "passthrough_bytes": report["passthrough_bytes"],
         "manifest_bytes": report["manifest_bytes"],
         "codecs": report["codecs"],
+        "codes_candidates": next(sec["candidates"] for sec in report["sections"] if sec["section"] == "codes"),
         "bit_exact": exact,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "torch_threads": torch.get_num_threads(),
@@ -191,6 +192,9 @@ def _render(result: dict[str, Any]) -> None:
                       else "")
     out = Console()
     out.print(table)
+    cands = ", ".join(f"{name} {c['bytes']:,}{' (sampled)' if c['sampled'] else ''}"
+                      for name, c in result["codes_candidates"].items())
+    out.print(f"codes candidates: {cands}")
     out.print(f"codes {result['codes_bytes']:,} B = {result['codes_ratio']:.4f} × entropy bound "
               f"{result['entropy_bound_bytes']:,.0f} B; artifact = {result['artifact_ratio']:.4f} × "
               f"(bound + fp16 scales + passthrough); bit-exact: {result['bit_exact']}")

@@ -11,8 +11,9 @@ SIZE_LIMIT = 16_000_000
 class PackConfig:
     """Packing (`golf pack`, `golf verify-size`).
 
-    codec: "auto" (per section, the smallest of rANS / brotli / zstd / lzma / raw), or force one:
-    "rans" (codes by rANS, other sections auto), "brotli", "zstd", "lzma", "raw".
+    codec: "auto" (per section, the smallest of rANS / classed rANS / brotli / zstd / lzma / raw),
+    or force one: "rans" (order-0 rANS codes, other sections auto), "rans-classes" (rANS with a
+    table per class of rows or columns, other sections auto), "brotli", "zstd", "lzma", "raw".
     sample_bytes: with auto, general codecs are first tried on this many sampled bytes of the codes
     and run in full only when the sample beats rANS (0 = run every codec in full; slow).
     limit: the decimal size cap for model bytes + code bytes.
