@@ -97,11 +97,23 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return flat.view(torch.uint8).numpy().tobytes()
 
 
-def _sample(data: bytes, size: int, pieces: int = 8) -> bytes:
-    """`pieces` evenly spread slices of `data` totalling about `size` bytes."""
-    step = len(data) // pieces
-    part = size // pieces
-    return b"".join(data[i * step:i * step + part] for i in range(pieces))
+def _sample_ranges(total: int, size: int, pieces: int = 8) -> list[tuple[int, int]]:
+    """`pieces` evenly spread [start, end) ranges of a buffer of `total` bytes, about `size` in all."""
+    step, part = total // pieces, size // pieces
+    return [(i * step, i * step + part) for i in range(pieces)]
+
+
+def _range_cost(ranges: list[tuple[int, int]], sizes: list[int], shares: list[float]) -> float:
+    """Bytes an entropy coder spends on these byte ranges of the concatenated codes, taking each
+    tensor's share as spread evenly over its codes."""
+    bounds = np.cumsum([0] + sizes)
+    cost = 0.0
+    for a, b in ranges:
+        for i, n in enumerate(sizes):
+            overlap = min(b, bounds[i + 1]) - max(a, bounds[i])
+            if overlap > 0 and n:
+                cost += shares[i] * overlap / n
+    return cost
 
 
 def _best_general(data: bytes, codec: str, groups: list[tuple[int, int]] | None) -> tuple[int, int, bytes, dict]:
@@ -149,11 +161,16 @@ def _pack_codes(arrays: list[np.ndarray], shapes: list[tuple[int, int]], bits: l
     if codec == "raw":
         return RAW, raw, {"raw": {"bytes": len(raw), "sampled": False}}, None
     ids = codecs.GENERAL_CODECS if codec == "auto" else (CODEC_IDS[codec],)
+    sizes = [a.size for a in arrays]
     for cid in ids:
         name = CODEC_NAMES[cid]
         if best is not None and sample_bytes and len(raw) > sample_bytes:
-            piece = _sample(raw, sample_bytes)
-            estimate = len(codecs.compress(cid, piece)) * len(raw) / max(1, len(piece))
+            # Compare like with like: the codec on the sampled bytes against what the best entropy
+            # coder spends on those same bytes, then scale that ratio to the whole section.
+            ranges = _sample_ranges(len(raw), sample_bytes)
+            piece = b"".join(raw[a:b] for a, b in ranges)
+            ratio = len(codecs.compress(cid, piece)) / max(1.0, _range_cost(ranges, sizes, best[2]))
+            estimate = ratio * len(best[1])
             candidates[name] = {"bytes": round(estimate), "sampled": True}
             if estimate >= len(best[1]) * SAMPLE_MARGIN:
                 continue
