@@ -12,9 +12,8 @@ import torch
 from golfcli.artifact import estimate_packed_bytes, is_artifact, pack_bytes, read_artifact, write_artifact
 from golfcli.artifact import rans
 from golfcli.artifact import classes
-from golfcli.artifact.codes import (
-    build_tables, decode_classed_codes, decode_codes, encode_classed_codes, encode_codes,
-)
+from golfcli.artifact.classes import encode_classed_codes
+from golfcli.artifact.codes import build_tables, decode_classed_codes, decode_codes, encode_codes
 from golfcli.artifact.reader import decode_artifact
 from golfcli.errors import FormatError, GolfError
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, grid_max, quantize_with_scales, role_of

@@ -1,4 +1,4 @@
-"""Line classes: each row or column of a code matrix picks one of a few shared frequency tables.
+"""The rans-classes encoder: each row or column of a code matrix picks one of a few shared tables.
 
 Order-0 coding gives a tensor one table, which is the floor only when all its codes are alike.
 Trained, quantized weights are not: a row whose clip was set by one outlier has small codes
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from golfcli.artifact import rans
-
-ROWS, COLUMNS = 1, 2  # line axis of a tensor, as stored in the payload
+from golfcli.artifact.codes import COLUMNS, LOG2_STEPS, ROWS, byte_shares, payload_bytes, symbol_tables, table_bytes
+from golfcli.artifact.format import write_varint
 CLASS_COUNTS = (1, 2, 4, 8, 16, 32)
 MAX_ITERATIONS = 12
 SMOOTHING = 0.5  # pseudo-count per symbol while clustering (the final tables use exact counts)
@@ -39,13 +39,6 @@ class ClassPlan:
     def symbol_tables(self, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
         """The table id of every code, in row-major order, per tensor."""
         return [symbol_tables(axis, ids, shape) for axis, ids, shape in zip(self.axes, self.line_tables, shapes)]
-
-
-def symbol_tables(axis: int, line_ids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Row-major table ids of a rows × cols tensor whose rows (or columns) use `line_ids`."""
-    rows, cols = shape
-    ids = line_ids.astype(np.int16, copy=False)
-    return np.repeat(ids, cols) if axis == ROWS else np.tile(ids, rows)
 
 
 def _line_histograms(codes: np.ndarray, lo: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,3 +173,23 @@ def plan_bits(plan: ClassPlan, codes: list[np.ndarray]) -> float:
             total += rans.coded_bits(counts, tab.freqs, rans.DEFAULT_PREC)
     return total
 
+
+def encode_classed_codes(codes: list[np.ndarray], bits: list[int], log2_steps: int = LOG2_STEPS
+                         ) -> tuple[bytes, list[float]]:
+    """The `rans-classes` payload for 2-D int8 code matrices (one per tensor, in section order,
+    with their bit widths), and each tensor's share of it in bytes (side block by line count)."""
+    plan, _ = plan_classes(codes, bits)
+    shapes = [tuple(c.shape) for c in codes]
+    flat = [c.reshape(-1) for c in codes]
+    states, words, tensor_words = rans.encode(flat, plan.tables, rans.DEFAULT_PREC, 1 << log2_steps,
+                                              plan.symbol_tables(shapes))
+    side = bytearray()
+    write_varint(side, len(plan.tables))
+    side += table_bytes(plan.tables)
+    for axis, ids in zip(plan.axes, plan.line_tables):
+        side.append(axis)
+        for t in ids.tolist():
+            write_varint(side, t)
+    payload, side_bytes = payload_bytes(rans.DEFAULT_PREC, log2_steps, bytes(side), states, words)
+    weights = [float(ids.size) for ids in plan.line_tables]
+    return payload, byte_shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)

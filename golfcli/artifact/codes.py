@@ -12,7 +12,8 @@ The side bytes, before the general codec, differ:
 
 - codec `rans` (order-0): one table per tensor, in section order;
 - codec `rans-classes`: varint table count, the tables, then per tensor a u8 axis (1 = rows,
-  2 = columns) and one varint table id per row or column (golfcli.artifact.classes).
+  2 = columns) and one varint table id per row or column (encoded by golfcli.artifact.classes,
+  which the decoder does not need).
 
 A table is varint zigzag(lowest code), varint symbol count, then one varint frequency per
 symbol from the lowest code up (0 = never occurs).
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golfcli.artifact import classes, rans
+from golfcli.artifact import rans
 from golfcli.artifact.codecs import GENERAL_CODECS, compress, decompress
 from golfcli.artifact.format import RAW, Cursor, unzigzag, varint_size, write_varint, zigzag
 from golfcli.errors import FormatError
@@ -30,9 +31,17 @@ from golfcli.errors import FormatError
 LOG2_STEPS = 13
 MAX_LOG2_STEPS = 16  # bounds the decode loop at 65,536 steps
 MAX_SYMBOLS = 256
+ROWS, COLUMNS = 1, 2  # the line axis of a tensor under rans-classes
 
 
-def _table_bytes(tables: list[rans.Table]) -> bytes:
+def symbol_tables(axis: int, line_ids: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Row-major table ids of a rows × cols tensor whose rows (or columns) use `line_ids`."""
+    rows, cols = shape
+    ids = line_ids.astype(np.int16, copy=False)
+    return np.repeat(ids, cols) if axis == ROWS else np.tile(ids, rows)
+
+
+def table_bytes(tables: list[rans.Table]) -> bytes:
     out = bytearray()
     for tab in tables:
         write_varint(out, zigzag(tab.lo))
@@ -73,7 +82,7 @@ def build_tables(codes: list[np.ndarray], prec: int = rans.DEFAULT_PREC) -> tupl
     return tables, counts
 
 
-def _payload(prec: int, log2_steps: int, side: bytes, states: np.ndarray, words: np.ndarray) -> tuple[bytes, int]:
+def payload_bytes(prec: int, log2_steps: int, side: bytes, states: np.ndarray, words: np.ndarray) -> tuple[bytes, int]:
     """(payload bytes, bytes of its header and side block)."""
     codec, blob = _smallest(side)
     head = bytearray([prec, log2_steps, codec])
@@ -82,7 +91,7 @@ def _payload(prec: int, log2_steps: int, side: bytes, states: np.ndarray, words:
     return bytes(head) + blob + states.astype("<u4").tobytes() + words.astype("<u2").tobytes(), len(head) + len(blob)
 
 
-def _shares(sizes: list[int], tensor_words: list[int], side_bytes: int, side_weights: list[float],
+def byte_shares(sizes: list[int], tensor_words: list[int], side_bytes: int, side_weights: list[float],
             log2_steps: int) -> list[float]:
     """Each tensor's bytes: its words and lane states exactly, the side block by `side_weights`."""
     steps = 1 << log2_steps
@@ -98,30 +107,9 @@ def encode_codes(codes: list[np.ndarray], prec: int = rans.DEFAULT_PREC,
     header apportioned by raw table size); the shares add up to the payload size."""
     tables, _ = build_tables(codes, prec)
     states, words, tensor_words = rans.encode(codes, tables, prec, 1 << log2_steps)
-    payload, side_bytes = _payload(prec, log2_steps, _table_bytes(tables), states, words)
-    weights = [float(len(_table_bytes([t]))) for t in tables]
-    return payload, _shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)
-
-
-def encode_classed_codes(codes: list[np.ndarray], bits: list[int], log2_steps: int = LOG2_STEPS
-                         ) -> tuple[bytes, list[float]]:
-    """The `rans-classes` payload for 2-D int8 code matrices (one per tensor, in section order,
-    with their bit widths), and each tensor's share of it in bytes (side block by line count)."""
-    plan, _ = classes.plan_classes(codes, bits)
-    shapes = [tuple(c.shape) for c in codes]
-    flat = [c.reshape(-1) for c in codes]
-    states, words, tensor_words = rans.encode(flat, plan.tables, rans.DEFAULT_PREC, 1 << log2_steps,
-                                              plan.symbol_tables(shapes))
-    side = bytearray()
-    write_varint(side, len(plan.tables))
-    side += _table_bytes(plan.tables)
-    for axis, ids in zip(plan.axes, plan.line_tables):
-        side.append(axis)
-        for t in ids.tolist():
-            write_varint(side, t)
-    payload, side_bytes = _payload(rans.DEFAULT_PREC, log2_steps, bytes(side), states, words)
-    weights = [float(ids.size) for ids in plan.line_tables]
-    return payload, _shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)
+    payload, side_bytes = payload_bytes(prec, log2_steps, table_bytes(tables), states, words)
+    weights = [float(len(table_bytes([t]))) for t in tables]
+    return payload, byte_shares([c.size for c in codes], tensor_words, side_bytes, weights, log2_steps)
 
 
 def _read_head(payload: bytes | memoryview, sizes: list[int], lines: int, what: str
@@ -177,14 +165,14 @@ def decode_classed_codes(payload: bytes | memoryview, shapes: list[tuple[int, in
     ids_per_tensor = []
     for shape in shapes:
         axis = side.u8()
-        if axis not in (classes.ROWS, classes.COLUMNS):
+        if axis not in (ROWS, COLUMNS):
             raise FormatError(f"{what}: a tensor's line axis is {axis}, not rows (1) or columns (2)")
-        n_lines = shape[0] if axis == classes.ROWS else shape[1]
+        n_lines = shape[0] if axis == ROWS else shape[1]
         ids = np.array([side.varint(n_tables - 1) if n_tables else side.varint(-1) for _ in range(n_lines)],
                        dtype=np.int32)
         if ids.size and any(not tables[t].freqs.size for t in np.unique(ids).tolist()):
             raise FormatError(f"{what}: a tensor's lines use an empty frequency table")
-        ids_per_tensor.append(classes.symbol_tables(axis, ids, shape))
+        ids_per_tensor.append(symbol_tables(axis, ids, shape))
     side.done()
     return _decode_words(cur, sizes, tables, prec, steps, what, ids_per_tensor)
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from golfcli.artifact import codecs, rans
-from golfcli.artifact.codes import LOG2_STEPS, build_tables, encode_classed_codes, encode_codes
+from golfcli.artifact.classes import encode_classed_codes
+from golfcli.artifact.codes import LOG2_STEPS, build_tables, encode_codes
 from golfcli.artifact.format import (
     BYTE_PLANES, CODES, CODEC_IDS, CODEC_NAMES, DTYPES, ITEMSIZE, MAGIC, MANIFEST, NO_TRANSFORM,
     PASSTHROUGH, RANS, RANS_CLASSES, RAW, ROLES, SCALES, SECTION_NAMES, TRANSFORM_NAMES, VERSION, write_varint,
