@@ -26,6 +26,10 @@ CLASS_COUNTS = (1, 2, 4, 8, 16, 32)
 MAX_ITERATIONS = 12
 SMOOTHING = 0.5  # pseudo-count per symbol while clustering (the final tables use exact counts)
 TABLE_BITS_PER_SYMBOL = 10.0  # a stored frequency after the general codec, roughly
+# Code lengths in 1/4096 bit, rounded to integers: every cost is then an integer below 2^53, so
+# float64 matrix products are exact whatever order a BLAS sums in, and the plan (hence the
+# artifact bytes) is the same on every machine.
+COST_SCALE = 4096.0
 
 
 @dataclass
@@ -72,7 +76,7 @@ def _cluster(lines: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[list[i
 
     `lines` holds per tensor (row histograms, column histograms). Returns per tensor the axis and
     the class of each of its lines, and the estimated coded bits of the data."""
-    by_axis = {axis: np.concatenate([h[n] for h in lines]).astype(np.float32) for n, axis in enumerate((ROWS, COLUMNS))}
+    by_axis = {axis: np.concatenate([h[n] for h in lines]) for n, axis in enumerate((ROWS, COLUMNS))}
     starts = {axis: np.cumsum([0] + [h[n].shape[0] for h in lines])[:-1] for n, axis in enumerate((ROWS, COLUMNS))}
     owner = {axis: np.repeat(np.arange(len(lines)), [h[n].shape[0] for h in lines]) for n, axis in enumerate((ROWS, COLUMNS))}
     axes = np.full(len(lines), ROWS)
@@ -81,15 +85,15 @@ def _cluster(lines: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[list[i
     for _ in range(MAX_ITERATIONS):
         counts = sum(_class_counts(by_axis[a][axes[owner[a]] == a], picks[a][axes[owner[a]] == a], k)
                      for a in (ROWS, COLUMNS)) + SMOOTHING
-        log_p = np.log2(counts / counts.sum(1, keepdims=True)).astype(np.float32)
+        code_length = np.round(-np.log2(counts / counts.sum(1, keepdims=True)) * COST_SCALE)
         new_picks, tensor_bits = {}, {}
         for a in (ROWS, COLUMNS):
-            cost = -(by_axis[a] @ log_p.T)
+            cost = by_axis[a] @ code_length.T
             new_picks[a] = cost.argmin(1)
-            best = cost[np.arange(cost.shape[0]), new_picks[a]].astype(np.float64)
+            best = cost[np.arange(cost.shape[0]), new_picks[a]]
             tensor_bits[a] = np.add.reduceat(best, starts[a]) if best.size else np.zeros(len(lines))
         new_axes = np.where(tensor_bits[COLUMNS] < tensor_bits[ROWS], COLUMNS, ROWS)
-        bits = float(np.where(new_axes == ROWS, tensor_bits[ROWS], tensor_bits[COLUMNS]).sum())
+        bits = float(np.where(new_axes == ROWS, tensor_bits[ROWS], tensor_bits[COLUMNS]).sum()) / COST_SCALE
         stable = np.array_equal(new_axes, axes) and all(np.array_equal(new_picks[a], picks[a]) for a in picks)
         axes, picks = new_axes, new_picks
         if stable:
