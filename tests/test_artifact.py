@@ -288,3 +288,34 @@ def test_classed_codes_reject_damaged_side_info():
     for cut in (1, 5, len(payload) // 2, len(payload) - 1):
         with pytest.raises(FormatError):
             decode_classed_codes(payload[:cut], [(32, 64)], "codes")
+
+
+def test_classed_codes_reject_forged_side_blocks():
+    from golfcli.artifact.codes import payload_bytes, table_bytes
+    from golfcli.artifact.format import write_varint
+
+    codes = np.array([[1, -1, 0, 2], [0, 0, 1, -2]], np.int8)
+    tables, _ = build_tables([codes.reshape(-1)])
+    empty = rans.Table(0, np.zeros(0, np.int64))
+    states, words, _ = rans.encode([codes.reshape(-1)], tables, table_ids=[np.zeros(8, np.int64)])
+
+    def payload(tabs, axis, ids):
+        side = bytearray()
+        write_varint(side, len(tabs))
+        side += table_bytes(tabs)
+        side.append(axis)
+        for t in ids:
+            write_varint(side, t)
+        return payload_bytes(rans.DEFAULT_PREC, 13, bytes(side), states, words)[0]
+
+    good = decode_classed_codes(payload(tables, 1, [0, 0]), [(2, 4)], "codes")
+    assert np.array_equal(good[0], codes.reshape(-1))
+    for tabs, axis, ids, message in [
+        (tables, 3, [0, 0], "axis"),  # neither rows nor columns
+        (tables, 1, [0, 1], "limit"),  # a table id past the last table
+        ([*tables, empty], 1, [0, 1], "empty"),  # a line coded with an empty table
+        (tables, 2, [0, 0], "truncated"),  # columns need four ids, two are there
+        (tables, 1, [0, 0, 0], "trailing"),  # one id too many
+    ]:
+        with pytest.raises(FormatError, match=message):
+            decode_classed_codes(payload(tabs, axis, ids), [(2, 4)], "codes")
