@@ -128,13 +128,16 @@ def _read_head(payload: bytes | memoryview, sizes: list[int], lines: int, what: 
 
 
 def _decode_words(cur: Cursor, sizes: list[int], tables: list[rans.Table], prec: int, steps: int, what: str,
-                  table_ids: list[np.ndarray] | None = None) -> list[np.ndarray]:
+                  lines: list[tuple[int, np.ndarray, tuple[int, int]]] | None = None) -> list[np.ndarray]:
+    """Decode the lane states and words; `lines` = per tensor (axis, line table ids, shape) under
+    rans-classes, expanded to per-code table ids only once the payload's size checks out."""
     lanes = sum(rans.lane_count(n, steps) for n in sizes)
     state_bytes = lanes * rans.STATE_BYTES
     if cur.remaining() < state_bytes or (cur.remaining() - state_bytes) % 2:
         raise FormatError(f"{what}: payload size does not fit {lanes} lane states and 16-bit words")
     states = np.frombuffer(cur.take(state_bytes), dtype="<u4")
     words = np.frombuffer(cur.take(cur.remaining()), dtype="<u2")
+    table_ids = None if lines is None else [symbol_tables(axis, ids, shape) for axis, ids, shape in lines]
     try:
         return rans.decode(states, words, sizes, tables, prec, steps, table_ids)
     except rans.RansError as exc:
@@ -162,7 +165,7 @@ def decode_classed_codes(payload: bytes | memoryview, shapes: list[tuple[int, in
     prec, steps, side, cur = _read_head(payload, sizes, sum(max(r, c) for r, c in shapes), what)
     n_tables = side.varint(rans.MAX_TABLES)
     tables = [_read_table(side, prec, what) for _ in range(n_tables)]
-    ids_per_tensor = []
+    lines = []
     for shape in shapes:
         axis = side.u8()
         if axis not in (ROWS, COLUMNS):
@@ -172,9 +175,9 @@ def decode_classed_codes(payload: bytes | memoryview, shapes: list[tuple[int, in
                        dtype=np.int32)
         if ids.size and any(not tables[t].freqs.size for t in np.unique(ids).tolist()):
             raise FormatError(f"{what}: a tensor's lines use an empty frequency table")
-        ids_per_tensor.append(symbol_tables(axis, ids, shape))
+        lines.append((axis, ids, shape))
     side.done()
-    return _decode_words(cur, sizes, tables, prec, steps, what, ids_per_tensor)
+    return _decode_words(cur, sizes, tables, prec, steps, what, lines)
 
 
 def estimate_packed_bytes(codes) -> float:
