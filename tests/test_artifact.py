@@ -319,3 +319,13 @@ def test_classed_codes_reject_forged_side_blocks():
     ]:
         with pytest.raises(FormatError, match=message):
             decode_classed_codes(payload(tabs, axis, ids), [(2, 4)], "codes")
+
+
+def test_more_tensors_than_rans_tables():
+    shapes = [(f"blocks.{i}.mlp.fc.weight", (2, 3), 5, "gauss") for i in range(rans.MAX_TABLES + 1)]
+    qm = make_model(6, shapes)
+    with pytest.raises(GolfError, match="at most 512 tensors"):
+        pack_bytes(qm, "rans")
+    blob, report = pack_bytes(qm, "auto")
+    assert "rans" not in report["sections"][1]["candidates"]  # order-0 would need 513 tables
+    assert_same_model(qm, decode_artifact(blob))
