@@ -98,9 +98,8 @@ def _cluster(lines: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[list[i
         axes, picks = new_axes, new_picks
         if stable:
             break
-    assigned = [picks[int(a)][starts[int(a)][t]:starts[int(a)][t] + lines[t][0 if a == ROWS else 1].shape[0]]
-                for t, a in enumerate(axes)]
-    return [int(a) for a in axes], assigned, bits
+    per_tensor = {a: np.split(picks[a], starts[a][1:]) for a in (ROWS, COLUMNS)}
+    return [int(a) for a in axes], [per_tensor[int(a)][t] for t, a in enumerate(axes)], bits
 
 
 def _id_bits(assigned: list[np.ndarray], k: int) -> float:
@@ -133,7 +132,7 @@ def plan_classes(codes: list[np.ndarray], bits: list[int], class_counts=CLASS_CO
         lines = [_line_histograms(codes[i], lo, hi - lo + 1) for i in members]
         best = None
         for k in class_counts:
-            k = min(k, min(max(1, r.shape[0]) for r, _ in lines))
+            k = min(k, sum(r.shape[0] for r, _ in lines))  # no more classes than the group has rows
             g_axes, assigned, data_bits = _cluster(lines, k)
             total = data_bits + k * (hi - lo + 1) * TABLE_BITS_PER_SYMBOL + _id_bits(assigned, k)
             if best is None or total < best[0]:
@@ -164,18 +163,6 @@ def _exact_tables(lines, axes, assigned, k: int, lo: int) -> list[rans.Table]:
         c = c[used[0]:used[-1] + 1]
         out.append(rans.Table(lo + int(used[0]), rans.quantize_counts(c)))
     return out
-
-
-def plan_bits(plan: ClassPlan, codes: list[np.ndarray]) -> float:
-    """Exact bits the plan's quantized tables spend on `codes` (no tables, ids or lane states)."""
-    total = 0.0
-    for c, axis, ids in zip(codes, plan.axes, plan.line_tables):
-        for t in np.unique(ids):
-            tab = plan.tables[int(t)]
-            part = c[ids == t] if axis == ROWS else c[:, ids == t]
-            counts = np.bincount(part.reshape(-1).astype(np.int64) - tab.lo, minlength=tab.freqs.size)
-            total += rans.coded_bits(counts, tab.freqs, rans.DEFAULT_PREC)
-    return total
 
 
 def encode_classed_codes(codes: list[np.ndarray], bits: list[int], log2_steps: int = LOG2_STEPS

@@ -68,26 +68,26 @@ def decompress(codec: int, data: bytes | memoryview, size: int, what: str) -> by
     return out
 
 
-def to_planes(data: bytes, groups: list[tuple[int, int]]) -> bytes:
-    """Byte-plane split: `groups` = [(nbytes, itemsize)] consecutive runs of `data`; each run of
-    itemsize k is rewritten as its k planes (all first bytes of its elements, then all second...)."""
+def _regroup(data: bytes, groups: list[tuple[int, int]], split: bool) -> bytes:
+    """Each run of `groups` = [(nbytes, itemsize)] rewritten as its byte planes (split) or back."""
     out = []
     pos = 0
     buf = np.frombuffer(data, dtype=np.uint8)
     for nbytes, itemsize in groups:
         run = buf[pos:pos + nbytes]
         pos += nbytes
-        out.append(run.reshape(-1, itemsize).T.tobytes() if itemsize > 1 else run.tobytes())
+        if itemsize > 1:
+            run = (run.reshape(-1, itemsize) if split else run.reshape(itemsize, -1)).T
+        out.append(run.tobytes())
     return b"".join(out)
+
+
+def to_planes(data: bytes, groups: list[tuple[int, int]]) -> bytes:
+    """Byte-plane split: `groups` = [(nbytes, itemsize)] consecutive runs of `data`; each run of
+    itemsize k is rewritten as its k planes (all first bytes of its elements, then all second...)."""
+    return _regroup(data, groups, split=True)
 
 
 def from_planes(data: bytes, groups: list[tuple[int, int]]) -> bytes:
     """Inverse of `to_planes` (the caller has checked that the group sizes add up to len(data))."""
-    out = []
-    pos = 0
-    buf = np.frombuffer(data, dtype=np.uint8)
-    for nbytes, itemsize in groups:
-        run = buf[pos:pos + nbytes]
-        pos += nbytes
-        out.append(run.reshape(itemsize, -1).T.tobytes() if itemsize > 1 else run.tobytes())
-    return b"".join(out)
+    return _regroup(data, groups, split=False)

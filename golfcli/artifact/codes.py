@@ -146,8 +146,6 @@ def _decode_words(cur: Cursor, sizes: list[int], tables: list[rans.Table], prec:
 
 def decode_codes(payload: bytes | memoryview, sizes: list[int], what: str) -> list[np.ndarray]:
     """Inverse of `encode_codes` given each tensor's code count; FormatError on any inconsistency."""
-    if len(sizes) > rans.MAX_TABLES:
-        raise FormatError(f"{what}: {len(sizes)} tensors, more than the {rans.MAX_TABLES} rANS codes allow")
     prec, steps, side, cur = _read_head(payload, sizes, 0, what)
     tables = []
     for n in sizes:
@@ -171,8 +169,7 @@ def decode_classed_codes(payload: bytes | memoryview, shapes: list[tuple[int, in
         if axis not in (ROWS, COLUMNS):
             raise FormatError(f"{what}: a tensor's line axis is {axis}, not rows (1) or columns (2)")
         n_lines = shape[0] if axis == ROWS else shape[1]
-        ids = np.array([side.varint(n_tables - 1) if n_tables else side.varint(-1) for _ in range(n_lines)],
-                       dtype=np.int32)
+        ids = np.array([side.varint(n_tables - 1) for _ in range(n_lines)], dtype=np.int32)
         if ids.size and any(not tables[t].freqs.size for t in np.unique(ids).tolist()):
             raise FormatError(f"{what}: a tensor's lines use an empty frequency table")
         lines.append((axis, ids, shape))

@@ -163,12 +163,13 @@ def _grid(layout: _Layout, sizes: list[int], values: list[np.ndarray], fill: lis
     return grid
 
 
-def _symbol_tables(sizes: list[int], n_tables: int, table_ids: list[np.ndarray] | None) -> list[np.ndarray]:
-    """Per stream, the table index of each symbol: stream i → table i unless `table_ids` says."""
+def _symbol_tables(sizes: list[int], n_tables: int, table_ids: list[np.ndarray] | None) -> list[np.ndarray | int]:
+    """Per stream, the table index of each symbol: stream i → table i (one int, not an array per
+    symbol) unless `table_ids` says."""
     if table_ids is None:
         if n_tables != len(sizes):
             raise ValueError(f"{len(sizes)} streams need {len(sizes)} tables without table ids, got {n_tables}")
-        return [np.full(n, i, dtype=np.int32) for i, n in enumerate(sizes)]
+        return list(range(len(sizes)))
     if len(table_ids) != len(sizes) or any(t.size != n for t, n in zip(table_ids, sizes)):
         raise ValueError("table ids must give one table per symbol of every stream")
     return [t.reshape(-1).astype(np.int32, copy=False) for t in table_ids]
@@ -204,8 +205,8 @@ def encode(streams: list[np.ndarray], tables: list[Table], prec: int = DEFAULT_P
         if idx.size and (idx.min() < 0 or np.any(idx >= widths[tid]) or np.any(freq_all[offsets[tid] + idx] == 0)):
             raise ValueError("stream holds a symbol its table gives no frequency")
         gids.append(idx + offsets[tid])
-        last = int(tid[-1]) if tid.size else 0
-        fills.append(int(offsets[last]) + (int(np.argmax(tables[last].freqs)) if tid.size else 0))
+        last = int(tid) if np.ndim(tid) == 0 else (int(tid[-1]) if tid.size else 0)
+        fills.append(int(offsets[last]) + (int(np.argmax(tables[last].freqs)) if s.size else 0))
     gid = _grid(layout, sizes, gids, fills, np.int32)
     x = np.full(layout.total_lanes, STATE_LOW, dtype=np.int64)
     lane_words = np.zeros(layout.total_lanes, dtype=np.int64)

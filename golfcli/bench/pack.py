@@ -170,7 +170,7 @@ def run_pack_bench(qm: QuantizedModel, baselines: bool = True) -> dict[str, Any]
         "passthrough_bytes": report["passthrough_bytes"],
         "manifest_bytes": report["manifest_bytes"],
         "codecs": report["codecs"],
-        "codes_candidates": next(sec["candidates"] for sec in report["sections"] if sec["section"] == "codes"),
+        "codes_candidates": next((sec["candidates"] for sec in report["sections"] if sec["section"] == "codes"), {}),
         "bit_exact": exact,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "torch_threads": torch.get_num_threads(),
