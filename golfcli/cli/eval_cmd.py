@@ -1,12 +1,12 @@
 """`golf eval MODEL`, `golf eval-sliding MODEL`, `golf eval-hedge MODEL`: bits per byte on validation.
 
 MODEL is a checkpoint, a quantized file or an artifact (detected from its bytes). The verbs only
-resolve options, load the model, tokens and tokenizer, and call `golfcli.eval.evaluate`.
+resolve options and call `golfcli.scoring.run_eval`, which loads the model, tokens and
+tokenizer and calls `golfcli.eval.evaluate`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -15,80 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli.cli.options import config_options, emit, json_option
-from golfcli.config import EvalConfig, config_from_dict, config_to_dict, load_config
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
-from golfcli.config.toml import parse_value
-from golfcli.errors import GolfError
-
-
-def resolve_eval_config(file_eval: EvalConfig, preset: str | None, config_file: str | None,
-                        overrides: tuple[str, ...], **flags: Any) -> EvalConfig:
-    """The model file's eval settings ← --preset/--config's [eval] ← --set eval.* ← explicit flags."""
-    table = dataclasses.asdict(file_eval)
-    if preset or config_file:
-        table = config_to_dict(load_config(preset, config_file))["eval"]
-    for text in overrides:
-        key, _, value = text.partition("=")
-        section, _, name = key.strip().partition(".")
-        if section != "eval" or not name or not _:
-            raise GolfError(f"golf eval takes --set eval.KEY=VALUE only, got {text!r}")
-        table[name] = parse_value(value.strip())
-    table.update({k: v for k, v in flags.items() if v is not None})
-    return config_from_dict({"eval": table}).eval.validate()
-
-
-def load_tokens(data_dir: str, max_tokens: int | None, truncate_to: int | None) -> tuple[Any, int]:
-    """(validation tokens to score, tokens available): the first `max_tokens`, or the challenge truncation."""
-    from golfcli.data.shards import load_validation_tokens
-
-    tokens = load_validation_tokens(data_dir)
-    available = tokens.numel()
-    if max_tokens is not None:
-        if max_tokens < 2:
-            raise GolfError(f"--max-tokens must be at least 2 (one target), got {max_tokens}")
-        return tokens[:max_tokens], available
-    if truncate_to:
-        usable = ((available - 1) // truncate_to) * truncate_to
-        if usable > 0:
-            return tokens[: usable + 1], available
-    return tokens, available
-
-
-def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: bool = False,
-             eval_cfg: EvalConfig | None = None, max_tokens: int | None = None, per_token: str | None = None,
-             check_normalization: bool = False, device: str = "auto", preset: str | None = None,
-             config_file: str | None = None, overrides: tuple[str, ...] = (), **flags: Any) -> dict[str, Any]:
-    """Load a model file, the validation stream and the tokenizer; evaluate; return the report."""
-    from golfcli.data.tokenizer import check_vocab, load_tokenizer
-    from golfcli.eval import evaluate
-    from golfcli.loading import check_tokenizer_matches, load_model
-    from golfcli.metric import build_byte_tables
-    from golfcli.train.distributed import barrier, setup, teardown
-
-    info = setup(device)
-    try:
-        model, cfg = load_model(model_path, info.device)
-        vocab = cfg.model.vocab_size
-        sp = load_tokenizer(tokenizer)
-        check_vocab(sp, vocab, tokenizer)
-        check_tokenizer_matches(model_path, tokenizer)
-        ecfg = eval_cfg or resolve_eval_config(cfg.eval, preset, config_file, overrides, **flags)
-        tokens, available = load_tokens(data_dir, max_tokens, ecfg.seq_len if ecfg.truncate else None)
-        top = int(tokens.max())
-        if top >= vocab:
-            raise GolfError(f"validation tokens reach id {top}, beyond the model's vocabulary of {vocab}", data_dir)
-        if per_token and not str(per_token).endswith(".npy"):
-            raise GolfError("--per-token writes a .npy file; give a name ending in .npy", per_token)
-        result = evaluate(model, tokens, build_byte_tables(sp, vocab), mode, ecfg, ttt=ttt,
-                          check_normalization=check_normalization, per_token=per_token)
-        barrier(info)  # a gloo rank leaving while a peer still talks to it can abort the peer
-    finally:
-        teardown(info)
-    result.update(model=str(model_path), tokens_available=available, partial=max_tokens is not None
-                  and tokens.numel() < available)
-    if per_token:
-        result["per_token"] = str(per_token)
-    return result
+from golfcli.scoring import run_eval
 
 
 def render(result: dict[str, Any]) -> None:

@@ -1,0 +1,88 @@
+"""The torchrun process group: rank detection, device choice, joining and leaving the group.
+
+`torchrun --nproc_per_node=N -m golfcli ...` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
+MASTER_PORT; without them a command runs as one process. NCCL on CUDA, gloo on CPU. Training and
+evaluation both join the group through `setup` and leave it through `teardown`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from golfcli.errors import GolfError
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise GolfError(f"environment variable {name} must be an integer, got {value!r}") from None
+
+
+def pick_device(requested: str, local_rank: int = 0) -> torch.device:
+    """'auto' → cuda:LOCAL_RANK when CUDA is available, else cpu; 'cpu' / 'cuda' / 'cuda:N' as given."""
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GolfError(f"device {requested!r} requested but CUDA is not available")
+        return torch.device(requested if ":" in requested else f"cuda:{local_rank}")
+    if requested != "cpu":
+        raise GolfError(f"device must be auto, cpu, cuda or cuda:N, got {requested!r}")
+    return torch.device("cpu")
+
+
+def setup(requested_device: str = "auto") -> DistInfo:
+    """Read the torchrun environment, pick the device and join the process group when WORLD_SIZE > 1."""
+    world = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local = _env_int("LOCAL_RANK", rank)
+    if world < 1 or not 0 <= rank < world:
+        raise GolfError(f"bad RANK={rank} for WORLD_SIZE={world}")
+    device = pick_device(requested_device, local)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        dist.init_process_group(backend=backend, rank=rank, world_size=world,
+                                timeout=_dt.timedelta(minutes=30), **kwargs)
+    return DistInfo(rank, world, local, device)
+
+
+def teardown(info: DistInfo) -> None:
+    """Leave the process group (if this module joined one)."""
+    if info.active and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank."""
+    if info.active:
+        dist.barrier()
