@@ -14,7 +14,7 @@ def test_version_and_help():
     runner = CliRunner()
     assert __version__ in runner.invoke(main, ["--version"]).output
     out = runner.invoke(main, ["--help"]).output
-    for verb in ("data", "params", "train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size",
+    for verb in ("data", "params", "train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size", "bundle",
                  "eval", "eval-sliding", "eval-hedge", "run", "inspect", "presets", "plot", "bench"):
         assert f"  {verb} " in out, verb
     assert "..." not in out.split("Commands:")[1]

@@ -7,7 +7,8 @@ first use, so the source a submission must ship to *load* an artifact (counted b
     is_artifact(path) -> bool                    magic check
     read_artifact(path) -> QuantizedModel        bit-exact, FormatError on any damage
     write_artifact(qm, path, codec="auto") -> PackReport
-    verify_size(artifact, code_files=None, limit=16_000_000) -> dict
+    verify_size(artifact, code_files=None, limit=16_000_000, bundled=False) -> dict
+    write_bundle(out) -> dict                    the loading code as one self-extracting script
     estimate_packed_bytes(codes) -> float        what the rANS codec spends on one tensor
 """
 
@@ -24,6 +25,9 @@ _LAZY = {
     "PackReport": "golfcli.artifact.pack",
     "verify_size": "golfcli.artifact.size",
     "code_files_for_loading": "golfcli.artifact.size",
+    "build_bundle": "golfcli.artifact.bundle",
+    "write_bundle": "golfcli.artifact.bundle",
+    "source_digest": "golfcli.artifact.bundle",
     "estimate_packed_bytes": "golfcli.artifact.codes",
 }
 

@@ -21,7 +21,9 @@ from golfcli.io import read_bytes, require_file
 PACKAGE = "golfcli"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Modules a submission runs to turn an artifact into a scored model; packages count whole.
-LOADING_ROOTS = ("golfcli.artifact.reader", "golfcli.loading", "golfcli.model", "golfcli.eval", "golfcli.metric")
+# `golfcli.scoring` is the entry (validation shards, tokenizer byte tables, eval, its command line).
+LOADING_ROOTS = ("golfcli.scoring", "golfcli.artifact.reader", "golfcli.loading", "golfcli.model", "golfcli.eval",
+                 "golfcli.metric")
 
 
 def _module_path(name: str) -> Path | None:
@@ -88,11 +90,13 @@ def code_files_for_loading(roots: tuple[str, ...] = LOADING_ROOTS) -> list[Path]
 
 
 def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None,
-                limit: int = SIZE_LIMIT) -> dict[str, Any]:
+                limit: int = SIZE_LIMIT, bundled: bool = False) -> dict[str, Any]:
     """Model bytes + code bytes against `limit`; checks the artifact's magic, version and checksum.
 
-    Returns model_bytes, code_bytes, total_bytes, limit, fits, headroom_bytes (negative when
-    over), the code files counted with their sizes, and the artifact's section sizes.
+    Code bytes are those of `code_files`; without them, of the golfcli source needed to load and
+    evaluate (`bundled`: of that source as the one script `golf bundle` writes). Returns
+    model_bytes, code_bytes, total_bytes, limit, fits, headroom_bytes (negative when over), the
+    code files counted with their sizes, and the artifact's section sizes.
     """
     if limit <= 0:
         raise GolfError(f"size limit must be positive, got {limit}")
@@ -101,13 +105,22 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
         sections = parse_container(data)
     except FormatError as exc:
         raise FormatError(exc.args[0], artifact) from None
-    if code_files:
-        paths = [require_file(p, "code file") for p in code_files]
-        source = "--code"
+    if code_files and bundled:
+        raise GolfError("give --code files or --bundled, not both")
+    if bundled:
+        from golfcli.artifact.bundle import build_bundle
+
+        script, report = build_bundle()
+        source = f"golf bundle: {report['modules']} modules of the loading import graph, minified, xz + base85"
+        files = [{"path": "<golf bundle>", "bytes": len(script)}]
     else:
-        paths = code_files_for_loading()
-        source = "import graph of " + ", ".join(LOADING_ROOTS)
-    files = [{"path": _display(p), "bytes": p.stat().st_size} for p in paths]
+        if code_files:
+            paths = [require_file(p, "code file") for p in code_files]
+            source = "--code"
+        else:
+            paths = code_files_for_loading()
+            source = "import graph of " + ", ".join(LOADING_ROOTS)
+        files = [{"path": _display(p), "bytes": p.stat().st_size} for p in paths]
     code_bytes = sum(f["bytes"] for f in files)
     total = len(data) + code_bytes
     return {

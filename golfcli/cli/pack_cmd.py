@@ -125,18 +125,40 @@ def _render_size(r: dict) -> None:
 @click.argument("artifact", type=click.Path(dir_okay=False))
 @click.option("--code", "code_files", multiple=True, type=click.Path(dir_okay=False),
               help="Code file to count (repeatable). Default: the golfcli source needed to load and evaluate.")
+@click.option("--bundled", is_flag=True,
+              help="Count that source as the one script `golf bundle` writes (minified, compressed).")
 @click.option("--limit", type=int, default=None, help="Byte cap (default: pack.limit = 16,000,000, decimal).")
 @config_options
 @json_option
-def verify_size_cmd(artifact: str, code_files: tuple[str, ...], limit: int | None, preset: str | None,
-                    config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+def verify_size_cmd(artifact: str, code_files: tuple[str, ...], bundled: bool, limit: int | None,
+                    preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over."""
     cap = limit if limit is not None else resolve_config(preset, config_file, overrides).pack.limit
-    result = verify_size(artifact, list(code_files) or None, cap)
+    result = verify_size(artifact, list(code_files) or None, cap, bundled=bundled)
     emit(result, as_json, _render_size)
     if not result["fits"]:
         sys.exit(1)
 
 
 verify_size_cmd.name = "verify-size"
-commands = [pack, unpack, verify_size_cmd]
+
+
+@click.command("bundle")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Script to write (e.g. submission.py).")
+@json_option
+def bundle(out_path: str, as_json: bool) -> None:
+    """Write the scoring code as one small script.
+
+    The self-extracting Python script holds the golfcli modules `golf verify-size` counts, minified and compressed, and
+    runs them without golf installed: python OUT ARTIFACT [--data DIR] [--tokenizer FILE]
+    [--mode sliding|standard|hedge] [--json]. Count it with `golf verify-size ARTIFACT --code OUT`.
+    """
+    from golfcli.artifact import write_bundle
+
+    emit(write_bundle(out_path), as_json, lambda r: Console().print(
+        f"wrote {r['path']}: {r['bundle_bytes']:,} bytes ({r['modules']} modules, {r['source_bytes']:,} bytes of "
+        f"source, {r['minified_bytes']:,} minified); run: python {r['path']} ARTIFACT --data DIR --tokenizer FILE"))
+
+
+commands = [pack, unpack, verify_size_cmd, bundle]

@@ -1,0 +1,116 @@
+"""A submission bundle: the golfcli code that scores an artifact, as one small self-extracting script.
+
+The challenge counts the bytes of the code a submission ships. The bundle holds exactly the
+modules `golf verify-size` counts (the import graph of the loading roots, see `size.py`), each
+with docstrings, comments and function annotations removed (`ast.unparse`; class-level
+annotations stay, dataclasses need them), serialised as sorted JSON, compressed with xz and
+written as base85 text under a short stub. The stub puts an import hook first on `sys.meta_path`,
+so `import golfcli...` inside the script runs the bundled modules, never an installed golf, and
+then calls `golfcli.scoring.main`. The same golf source and Python version give the same bytes.
+
+Third-party libraries (torch, numpy, sentencepiece, brotli, zstandard, rich) are not bundled, as
+the challenge does not count them; Click is not needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import lzma
+from pathlib import Path
+from typing import Any
+
+from golfcli import __version__
+from golfcli.artifact.size import PACKAGE, PACKAGE_DIR, code_files_for_loading
+from golfcli.io import write_bytes_atomic
+
+XZ_PRESET = 9 | lzma.PRESET_EXTREME
+
+# The stub after the payload line `B=...`; one space indents keep it short. `m` maps each
+# module name to [is_package, source].
+_STUB = """import base64,importlib.abc,importlib.util,json,lzma,sys
+class _Bundle(importlib.abc.MetaPathFinder,importlib.abc.Loader):
+ def __init__(s,m):s.m=m
+ def find_spec(s,name,path=None,target=None):
+  if name in s.m:return importlib.util.spec_from_loader(name,s,origin='bundle:'+name,is_package=s.m[name][0])
+ def create_module(s,spec):return None
+ def exec_module(s,mod):
+  mod.__file__=mod.__spec__.origin;exec(compile(s.m[mod.__name__][1],mod.__file__,'exec'),mod.__dict__)
+sys.meta_path.insert(0,_Bundle(json.loads(lzma.decompress(base64.b85decode(B)))))
+if __name__=='__main__':
+ from golfcli.scoring import main;sys.exit(main())
+"""
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def minify_source(source: str, filename: str = "<source>") -> str:
+    """`source` without docstrings, comments and function annotations; the same program otherwise."""
+    tree = ast.parse(source, filename=filename)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.body and _is_docstring(node.body[0]):
+                node.body = node.body[1:] or [ast.Pass()]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.returns = None
+            args = node.args
+            for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if arg is not None:
+                    arg.annotation = None
+    return ast.unparse(tree) + "\n"
+
+
+def module_name(path: Path) -> tuple[str, bool]:
+    """(dotted module name, is a package) of a golfcli source file."""
+    parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join((PACKAGE, *parts)), is_package
+
+
+def bundle_modules(files: list[Path]) -> dict[str, list[Any]]:
+    """{module name: [is_package, minified source]} for golfcli source `files`."""
+    modules: dict[str, list[Any]] = {}
+    for path in files:
+        name, is_package = module_name(path)
+        modules[name] = [is_package, minify_source(path.read_text(encoding="utf-8"), str(path))]
+    return modules
+
+
+def build_bundle() -> tuple[bytes, dict[str, Any]]:
+    """(the bundle script's bytes, a report: bytes, modules, source bytes it replaces)."""
+    files = code_files_for_loading()
+    modules = bundle_modules(files)
+    payload = json.dumps(modules, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    packed = base64.b85encode(lzma.compress(payload, preset=XZ_PRESET)).decode("ascii")
+    header = (f"# golf submission bundle: golfcli {__version__}, {len(modules)} modules.\n"
+              "# python THIS.py ARTIFACT [--data DIR] [--tokenizer FILE] [--mode sliding|standard|hedge] [--json]\n")
+    script = (header + f"B='{packed}'\n" + _STUB).encode("ascii")
+    report = {
+        "bundle_bytes": len(script),
+        "modules": len(modules),
+        "source_bytes": sum(p.stat().st_size for p in files),
+        "minified_bytes": sum(len(src.encode("utf-8")) for _, src in modules.values()),
+        "compressed_bytes": len(packed),
+    }
+    return script, report
+
+
+def source_digest() -> str:
+    """sha256 over the names and bytes of the source files a bundle holds (changes when golf does)."""
+    digest = hashlib.sha256()
+    for path in code_files_for_loading():
+        digest.update(f"{module_name(path)[0]}:{len(path.read_bytes())}:".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def write_bundle(out: str | Path) -> dict[str, Any]:
+    """Write the bundle script to `out` atomically; return its report with `path`."""
+    script, report = build_bundle()
+    write_bytes_atomic(out, script)
+    return {"path": str(out), **report}
