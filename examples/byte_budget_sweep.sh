@@ -16,10 +16,10 @@ HESSIANS="${HESSIANS:-${CKPT%/*}/hessians.safetensors}"  # calibrated when missi
 OUT="${OUT:-runs/byte-sweep}"
 DATA="${DATA:-runs/cpu-demo/data}"
 TOKENIZER="${TOKENIZER:-$DATA/tokenizer.model}"
-BUDGETS="${BUDGETS:-360000 320000 290000}"     # model + code bytes, one run per value
-# Code bytes counted in each budget: by default the golfcli source needed to load and evaluate an
-# artifact (what `golf verify-size` counts); CODE_BYTES=0 makes the budgets model bytes only.
-CODE_BYTES="${CODE_BYTES:-$(python -c 'from golfcli.artifact.size import code_files_for_loading as f; print(sum(p.stat().st_size for p in f()))')}"
+BUDGETS="${BUDGETS:-208000 168000 138000}"     # model + code bytes, one run per value
+# Code bytes counted in each budget: by default the submission script `golf bundle` writes (the
+# golfcli code that loads and evaluates an artifact); CODE_BYTES=0 makes the budgets model bytes only.
+CODE_BYTES="${CODE_BYTES:-}"
 PLAN_BITS="${PLAN_BITS:-4,5,6,7,8}"            # widths the planner may choose from
 CALIB_SEQS="${CALIB_SEQS:-4}"                  # used only when $HESSIANS is missing
 CALIB_LEN="${CALIB_LEN:-128}"
@@ -32,6 +32,16 @@ EVAL_ARGS="${EVAL_ARGS:-}"
 mkdir -p "$OUT"
 max_tokens=()
 if [ "$EVAL_TOKENS" -gt 0 ]; then max_tokens=(--max-tokens "$EVAL_TOKENS"); fi
+
+code=()
+if [ -z "$CODE_BYTES" ]; then
+    $GOLF bundle --out "$OUT/submission.py" --json > "$OUT/bundle.json"
+    CODE_BYTES=$(wc -c < "$OUT/submission.py")
+    code=(--code "$OUT/submission.py")
+elif [ "$CODE_BYTES" -eq 0 ]; then
+    : > "$OUT/no_code.txt"
+    code=(--code "$OUT/no_code.txt")
+fi
 
 if [ ! -e "$HESSIANS" ]; then
     HESSIANS="$OUT/hessians.safetensors"
@@ -48,8 +58,6 @@ for budget in $BUDGETS; do
         --target-bytes "$budget" --code-bytes "$CODE_BYTES" --plan-bits "$PLAN_BITS" $QUANT_ARGS --json > "$dir/quantize.json"
     $GOLF pack "$dir/quantized.safetensors" --out "$dir/artifact.bin" --json > "$dir/pack.json"
     # verify-size exits 1 when over; the table reports it instead of stopping the sweep
-    code=()
-    if [ "$CODE_BYTES" -eq 0 ]; then : > "$OUT/no_code.txt"; code=(--code "$OUT/no_code.txt"); fi
     rc=0
     $GOLF verify-size "$dir/artifact.bin" --limit "$budget" "${code[@]}" --json > "$dir/size.json" || rc=$?
     if [ "$rc" -gt 1 ]; then echo "verify-size failed (exit $rc)" >&2; exit "$rc"; fi

@@ -53,8 +53,9 @@ $GOLF quantize "$OUT/ema.safetensors" --out "$OUT/quantized.safetensors" --hessi
 echo "== 6. pack -> $OUT/artifact.bin"
 $GOLF pack "$OUT/quantized.safetensors" --out "$OUT/artifact.bin" --json > "$OUT/pack.json"
 
-echo "== 7. verify-size: artifact + golfcli code against 16,000,000 bytes"
-$GOLF verify-size "$OUT/artifact.bin" --json > "$OUT/size.json"
+echo "== 7. bundle the scoring code into $OUT/submission.py; verify-size: artifact + it against 16,000,000 bytes"
+$GOLF bundle --out "$OUT/submission.py" --json > "$OUT/bundle.json"
+$GOLF verify-size "$OUT/artifact.bin" --code "$OUT/submission.py" --json > "$OUT/size.json"
 
 echo "== 8. eval: standard (sequences of $SEQ_LEN) and sliding (window $WINDOW, stride $STRIDE) on the artifact"
 $GOLF eval "$OUT/artifact.bin" --data "$DATA" --tokenizer "$TOKENIZER" --seq-len "$SEQ_LEN" \

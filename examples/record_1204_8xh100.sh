@@ -23,9 +23,9 @@ CALIB_SEQS="${CALIB_SEQS:-64}"
 CALIB_LEN="${CALIB_LEN:-2048}"
 TEMPERATURE="${TEMPERATURE:-0.8}"
 TARGET_BYTES="${TARGET_BYTES:-16000000}"       # the cap the quantizer plans for (model + code)
-# Code bytes counted against the cap: the golfcli source needed to load and evaluate an artifact
-# (the same files `golf verify-size` counts). There is no CLI for this number before an artifact exists.
-CODE_BYTES="${CODE_BYTES:-$(python -c 'from golfcli.artifact.size import code_files_for_loading as f; print(sum(p.stat().st_size for p in f()))')}"
+# Code bytes counted against the cap: the submission script `golf bundle` writes (below), which
+# holds the golfcli code that loads and evaluates an artifact. Set CODE_BYTES to plan for another.
+CODE_BYTES="${CODE_BYTES:-}"
 PLAN_BITS="${PLAN_BITS:-5,6}"                  # the record's two widths
 QUANT_ARGS="${QUANT_ARGS:-}"                   # extra quantize flags, e.g. "--passthrough-max 1024"
 EVAL_TOKENS="${EVAL_TOKENS:-0}"                # 0 = the whole validation split (the official number)
@@ -49,6 +49,10 @@ echo "== gptq-calibrate: ${CALIB_SEQS}x${CALIB_LEN} self-generated, T $TEMPERATU
 $GOLF gptq-calibrate "$OUT/ema.safetensors" --out "$OUT/hessians.safetensors" --source selfgen \
     --seqs "$CALIB_SEQS" --seq-len "$CALIB_LEN" --temperature "$TEMPERATURE" --json > "$OUT/calibrate.json"
 
+echo "== bundle -> $OUT/submission.py (the code bytes the plan reserves)"
+$GOLF bundle --out "$OUT/submission.py" --json > "$OUT/bundle.json"
+if [ -z "$CODE_BYTES" ]; then CODE_BYTES=$(wc -c < "$OUT/submission.py"); fi
+
 echo "== quantize: int6/int5 planned for $TARGET_BYTES bytes (code $CODE_BYTES)"
 # shellcheck disable=SC2086
 $GOLF quantize "$OUT/ema.safetensors" --out "$OUT/quantized.safetensors" --hessians "$OUT/hessians.safetensors" \
@@ -60,8 +64,8 @@ $GOLF quantize "$OUT/ema.safetensors" --out "$OUT/quantized.safetensors" --hessi
 echo "== pack -> $OUT/artifact.bin"
 $GOLF pack "$OUT/quantized.safetensors" --out "$OUT/artifact.bin" --json > "$OUT/pack.json"
 
-echo "== verify-size (exit 1 when over the cap)"
-$GOLF verify-size "$OUT/artifact.bin" --json > "$OUT/size.json"
+echo "== verify-size: artifact + submission.py (exit 1 when over the cap)"
+$GOLF verify-size "$OUT/artifact.bin" --code "$OUT/submission.py" --json > "$OUT/size.json"
 
 echo "== eval-sliding: window $WINDOW, stride $STRIDE, $NPROC process(es)"
 # shellcheck disable=SC2086

@@ -56,8 +56,9 @@ $GOLF quantize "$OUT/ema.safetensors" --out "$OUT/quantized.safetensors" --hessi
 echo "== pack -> $OUT/artifact.bin"
 $GOLF pack "$OUT/quantized.safetensors" --out "$OUT/artifact.bin" --json > "$OUT/pack.json"
 
-echo "== verify-size (exit 1 when over the cap)"
-$GOLF verify-size "$OUT/artifact.bin" --json > "$OUT/size.json"
+echo "== verify-size: artifact + the bundled scoring code (exit 1 when over the cap)"
+$GOLF bundle --out "$OUT/submission.py" --json > "$OUT/bundle.json"
+$GOLF verify-size "$OUT/artifact.bin" --code "$OUT/submission.py" --json > "$OUT/size.json"
 
 echo "== eval-sliding and eval-hedge: window $WINDOW, stride $STRIDE, $NPROC process(es)"
 # shellcheck disable=SC2086

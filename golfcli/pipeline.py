@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from golfcli import console
+from golfcli.artifact import source_digest
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, load_config, replace_section
 from golfcli.errors import GolfError
 from golfcli.io import sha256_file, write_text_atomic
@@ -60,6 +61,7 @@ class RunLayout:
     hessians = property(lambda self: self.root / "hessians.safetensors")
     quantized = property(lambda self: self.root / "quantized.safetensors")
     artifact = property(lambda self: self.root / "artifact.bin")
+    submission = property(lambda self: self.root / "submission.py")
     summary = property(lambda self: self.root / "summary.json")
     builtin_data = property(lambda self: self.root / "data")
 
@@ -177,7 +179,7 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
     """The chain, as golf commands on the run dir's fixed file names.
 
     Each stage's key covers only what it reads: train the [data]/[model]/[train] sections, the
-    evaluations [eval], pack and verify-size [pack]; calibration and quantization get their
+    evaluations [eval], pack and verify-size [pack], the submission bundle golf's own source; calibration and quantization get their
     settings as explicit flags, so changing how to quantize never retrains.
     """
     tables = config_to_dict(cfg)
@@ -188,7 +190,8 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
     train_settings = {k: tables[k] for k in ("data", "model", "train")}
     eval_settings = {"eval": tables["eval"]}
     pack_settings = {"pack": tables["pack"]}
-    model, art = str(layout.averaged), str(layout.artifact)
+    code_settings = {"golf_source": source_digest()}  # the bundle changes when golf's loading code does
+    model, art, sub = str(layout.averaged), str(layout.artifact), str(layout.submission)
     stages = []
     if build_data:
         stages.append(Stage("data", ["data", "builtin", "--out", str(data_dir)], [], [data_dir]))
@@ -202,7 +205,9 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
                            *quantize_flags(cfg)], [layout.averaged, layout.hessians], [layout.quantized]),
         Stage("pack", ["pack", str(layout.quantized), *conf, "--out", art], [layout.quantized], [layout.artifact],
               settings=pack_settings),
-        Stage("verify-size", ["verify-size", art, *conf], [layout.artifact], [], (0, 1), pack_settings),
+        Stage("bundle", ["bundle", "--out", sub], [], [layout.submission], settings=code_settings),
+        Stage("verify-size", ["verify-size", art, "--code", sub, *conf], [layout.artifact, layout.submission], [],
+              (0, 1), pack_settings),
         Stage("eval-pre-quant", ["eval", model, *conf, *data], [layout.averaged, *data_inputs],
               settings=eval_settings),
         Stage("eval-post-quant", ["eval", art, *conf, *data], [layout.artifact, *data_inputs],
@@ -240,7 +245,7 @@ def run_pipeline(
     hedge: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Run train → ema → gptq-calibrate → quantize → pack → verify-size → eval in `out_dir`."""
+    """Run train → ema → gptq-calibrate → quantize → pack → bundle → verify-size → eval in `out_dir`."""
     layout = RunLayout(Path(out_dir))
     layout.root.mkdir(parents=True, exist_ok=True)
     cfg = load_config(preset, config_file, overrides)

@@ -54,8 +54,21 @@ def test_summary_has_every_number(first_run):
     size = on_disk["bytes"]
     assert size["total"] == size["model"] + size["code"] and size["fits"] is True
     assert size["model"] == (out / "artifact.bin").stat().st_size
-    assert set(on_disk["seconds"]) >= {"train", "ema", "gptq-calibrate", "quantize", "pack", "verify-size",
+    assert set(on_disk["seconds"]) >= {"train", "ema", "gptq-calibrate", "quantize", "pack", "bundle", "verify-size",
                                        "eval-pre-quant", "eval-post-quant", "eval-sliding", "eval-hedge"}
+    assert size["code"] == (out / "submission.py").stat().st_size < 60_000  # the bundle is what counts
+
+
+def test_the_run_bundle_scores_the_artifact_exactly_as_golf_eval(first_run, builtin):
+    out, summary = first_run
+    data, tokenizer = builtin
+    proc = subprocess.run([sys.executable, str(out / "submission.py"), str(out / "artifact.bin"), "--data", str(data),
+                           "--tokenizer", str(tokenizer), "--mode", "sliding", "--json"],
+                          capture_output=True, text=True, cwd=out.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored = json.loads(proc.stdout)
+    assert scored["golfcli_origin"] == "bundle:golfcli"
+    assert scored["val_bpb"] == summary["bpb"]["sliding"]
 
 
 def test_logged_commands_rerun_by_hand(first_run, tmp_path):
@@ -73,7 +86,7 @@ def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, builtin):
     again = golf_run(out, *builtin, "--hedge")
     assert set(again["skipped"]) == set(again["seconds"])
     changed = golf_run(out, *builtin, "--hedge", "--set", "quant.attn_bits=6")
-    assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "eval-pre-quant"}
+    assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "bundle", "eval-pre-quant"}
     assert changed["bpb"]["pre_quant"] == again["bpb"]["pre_quant"]
 
 

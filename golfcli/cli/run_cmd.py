@@ -56,7 +56,7 @@ def _render(s: dict[str, Any]) -> None:
 @json_option
 def command(preset: str | None, config_file: str | None, overrides: tuple[str, ...], out_dir: str,
             data_dir: str | None, tokenizer: str | None, hedge: bool, as_json: bool) -> None:
-    """Train → ema → gptq-calibrate → quantize → pack → verify-size → eval, skipping what is up to date."""
+    """Train → ema → gptq-calibrate → quantize → pack → bundle → verify-size → eval, skipping what is up to date."""
     summary = run_pipeline(out_dir, preset, config_file, overrides, data_dir, tokenizer, hedge,
                            show_progress=console.interactive())
     emit(summary, as_json, _render)
