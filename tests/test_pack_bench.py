@@ -22,6 +22,10 @@ def test_bench_pack_runs_side_by_side():
     assert r["codes_bytes"] >= r["entropy_bound_bytes"] > 0
     for row in methods.values():
         assert row["ratio_to_reference"] == round(row["bytes"] / r["reference_bytes"], 5)
+    from golfcli.artifact import build_bundle
+
+    assert r["code_bytes"]["bundle"] == len(build_bundle()[0]) < r["code_bytes"]["source"]
+    assert r["submission_bytes"] == r["artifact_bytes"] + r["code_bytes"]["bundle"]
 
 
 def test_records_emulation_holds_every_byte_once():

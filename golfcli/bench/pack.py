@@ -31,6 +31,7 @@ import torch
 
 from golfcli import console
 from golfcli.artifact import pack_bytes
+from golfcli.artifact.bundle import build_bundle
 from golfcli.artifact.codecs import compress
 from golfcli.artifact.format import BROTLI, LZMA, ZSTD
 from golfcli.artifact.reader import decode_artifact
@@ -138,6 +139,7 @@ def run_pack_bench(qm: QuantizedModel, baselines: bool = True) -> dict[str, Any]
                 and torch.equal(restored.quantized[n].scales, q.scales) for n, q in qm.quantized.items())
     bound = report["entropy_bound_bytes"]
     reference = report["reference_bytes"]
+    _, code = build_bundle()
     methods: dict[str, dict[str, Any]] = {
         "golf (auto)": {"bytes": len(blob), "seconds": round(pack_s, 2), "cpu_seconds": round(pack_cpu, 2),
                         "unpack_seconds": round(unpack_s, 2), "unpack_cpu_seconds": round(unpack_cpu, 2)},
@@ -169,6 +171,8 @@ def run_pack_bench(qm: QuantizedModel, baselines: bool = True) -> dict[str, Any]
         "scales_bytes": report["scales_bytes"],
         "passthrough_bytes": report["passthrough_bytes"],
         "manifest_bytes": report["manifest_bytes"],
+        "code_bytes": {"bundle": code["bundle_bytes"], "source": code["source_bytes"]},
+        "submission_bytes": report["artifact_bytes"] + code["bundle_bytes"],
         "codecs": report["codecs"],
         "codes_candidates": next((sec["candidates"] for sec in report["sections"] if sec["section"] == "codes"), {}),
         "bit_exact": exact,
@@ -198,6 +202,9 @@ def _render(result: dict[str, Any]) -> None:
     out.print(f"codes {result['codes_bytes']:,} B = {result['codes_ratio']:.4f} × entropy bound "
               f"{result['entropy_bound_bytes']:,.0f} B; artifact = {result['artifact_ratio']:.4f} × "
               f"(bound + fp16 scales + passthrough); bit-exact: {result['bit_exact']}")
+    code = result["code_bytes"]
+    out.print(f"submission: artifact {result['artifact_bytes']:,} + golf bundle {code['bundle']:,} = "
+              f"{result['submission_bytes']:,} B (the code as plain source: {code['source']:,} B)")
     if result.get("record_path"):
         out.print(f"recorded: {result['record_path']}")
 
