@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -106,8 +107,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """A bundle's command line: score an artifact, print `val_bpb` (or JSON); 2 on a GolfError."""
-    import os
-
     from golfcli import console
 
     args = _parser().parse_args(argv)

@@ -105,7 +105,8 @@ def source_digest() -> str:
     """sha256 over the names and bytes of the source files a bundle holds (changes when golf does)."""
     digest = hashlib.sha256()
     for path in code_files_for_loading():
-        digest.update(f"{module_name(path)[0]}:{len(path.read_bytes())}:".encode() + path.read_bytes())
+        data = path.read_bytes()
+        digest.update(f"{module_name(path)[0]}:{len(data)}:".encode() + data)
     return digest.hexdigest()
 
 
