@@ -179,8 +179,9 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
     """The chain, as golf commands on the run dir's fixed file names.
 
     Each stage's key covers only what it reads: train the [data]/[model]/[train] sections, the
-    evaluations [eval], pack and verify-size [pack], the submission bundle golf's own source; calibration and quantization get their
-    settings as explicit flags, so changing how to quantize never retrains.
+    evaluations [eval], pack and verify-size [pack], the submission bundle golf's own source;
+    calibration and quantization get their settings as explicit flags, so changing how to
+    quantize never retrains.
     """
     tables = config_to_dict(cfg)
     data_dir, tokenizer = Path(cfg.data.data_dir), Path(cfg.data.tokenizer)

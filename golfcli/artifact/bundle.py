@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from golfcli import __version__
-from golfcli.artifact.size import PACKAGE, PACKAGE_DIR, code_files_for_loading
+from golfcli.artifact.size import code_files_for_loading, module_name
 from golfcli.io import write_bytes_atomic
 
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
@@ -62,15 +62,6 @@ def minify_source(source: str, filename: str = "<source>") -> str:
                 if arg is not None:
                     arg.annotation = None
     return ast.unparse(tree) + "\n"
-
-
-def module_name(path: Path) -> tuple[str, bool]:
-    """(dotted module name, is a package) of a golfcli source file."""
-    parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
-    is_package = parts[-1] == "__init__"
-    if is_package:
-        parts = parts[:-1]
-    return ".".join((PACKAGE, *parts)), is_package
 
 
 def bundle_modules(files: list[Path]) -> dict[str, list[Any]]:

@@ -37,6 +37,15 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
+def module_name(path: Path) -> tuple[str, bool]:
+    """(dotted module name, is a package) of a golfcli source file."""
+    parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join((PACKAGE, *parts)), is_package
+
+
 def _is_package(name: str) -> bool:
     parts = name.split(".")
     return parts[0] == PACKAGE and PACKAGE_DIR.joinpath(*parts[1:]).is_dir()
@@ -78,9 +87,7 @@ def code_files_for_loading(roots: tuple[str, ...] = LOADING_ROOTS) -> list[Path]
         if _is_package(name):
             pkg_dir = PACKAGE_DIR.joinpath(*parts[1:])
             if name in roots:  # a root package counts whole
-                for f in sorted(pkg_dir.rglob("*.py")):
-                    rel = f.relative_to(PACKAGE_DIR).with_suffix("").parts
-                    queue.append(".".join((PACKAGE, *[p for p in rel if p != "__init__"])))
+                queue.extend(module_name(f)[0] for f in sorted(pkg_dir.rglob("*.py")))
         path = _module_path(name)
         if path is None:
             continue
@@ -114,12 +121,8 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
         source = f"golf bundle: {report['modules']} modules of the loading import graph, minified, xz + base85"
         files = [{"path": "<golf bundle>", "bytes": len(script)}]
     else:
-        if code_files:
-            paths = [require_file(p, "code file") for p in code_files]
-            source = "--code"
-        else:
-            paths = code_files_for_loading()
-            source = "import graph of " + ", ".join(LOADING_ROOTS)
+        paths = [require_file(p, "code file") for p in code_files] if code_files else code_files_for_loading()
+        source = "--code" if code_files else "import graph of " + ", ".join(LOADING_ROOTS)
         files = [{"path": _display(p), "bytes": p.stat().st_size} for p in paths]
     code_bytes = sum(f["bytes"] for f in files)
     total = len(data) + code_bytes
