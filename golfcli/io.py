@@ -90,6 +90,74 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     return p
 
 
+def _nearest_existing(path: Path) -> Path:
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def _check_writable_folder(path: Path, target: Path) -> None:
+    """`path`'s folder exists or can be created under a writable folder; else a GolfError naming `target`."""
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise GolfError(f"cannot create it: {base} is a file, not a folder", target)
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise GolfError(f"cannot write here: folder {base} is not writable", target)
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool = False, what: str = "output file") -> Path:
+    """Check, before any work starts, that `path` may be written: not a directory, not an existing
+    file unless `overwrite`, and its folder exists or can be created and is writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise GolfError(f"expected a {what}, found a directory", p)
+    if p.exists() and not overwrite:
+        raise GolfError("already exists; pass --overwrite to replace it", p)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise GolfError(f"{what} is not writable", p)
+    _check_writable_folder(p.parent, p)
+    return p
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Check, before any work starts, that directory `path` exists or can be created, and is writable."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise GolfError("expected a directory, found a file", p)
+    _check_writable_folder(p, p)
+    return p
+
+
+def check_safetensors(path: str | os.PathLike) -> dict[str, Any]:
+    """The header of a safetensors file after checking its tensors' byte ranges against the file size.
+
+    Catches truncated or padded files without reading the tensor data; raises FormatError.
+    """
+    raw = _read_header(path)
+    p = Path(path)
+    with open(p, "rb") as handle:
+        n = int.from_bytes(handle.read(8), "little")
+    data = p.stat().st_size - 8 - n
+    end = 0
+    for name, info in raw.items():
+        if name == "__metadata__":
+            continue
+        try:
+            begin, stop = (int(x) for x in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"damaged safetensors file (tensor {name!r} has no valid data_offsets)", p) from None
+        if not 0 <= begin <= stop:
+            raise FormatError(f"damaged safetensors file (tensor {name!r} has bad data_offsets)", p)
+        end = max(end, stop)
+    if end > data:
+        raise FormatError(f"damaged safetensors file (truncated: its tensors need {end:,} data bytes, "
+                          f"the file holds {data:,})", p)
+    if end < data:
+        raise FormatError(f"damaged safetensors file ({data - end:,} bytes after the last tensor)", p)
+    return raw
+
+
 def save_tensors(
     path: str | os.PathLike,
     tensors: Mapping[str, torch.Tensor],
@@ -147,8 +215,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def tensor_table(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Name, shape, dtype and byte size of every tensor in a safetensors file, in file order."""
-    raw = _read_header(path)
+    """Name, shape, dtype and byte size of every tensor in a safetensors file, sorted by name.
+
+    The tensors' byte ranges are checked against the file size first (a truncated file fails)."""
+    raw = check_safetensors(path)
     rows = []
     for name, info in raw.items():
         if name == "__metadata__":

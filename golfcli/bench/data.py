@@ -53,8 +53,8 @@ def bench_prepare(inputs: list[Path], tokenizer: Path, val_docs: int, shard_toke
 
 
 @click.command("data")
-@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--tokenizer", type=click.Path(dir_okay=False), help="SentencePiece model (default: the shared sp1024).")
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("--tokenizer", type=click.Path(), help="SentencePiece model (default: the shared sp1024).")
 @click.option("--val-docs", default=500, show_default=True)
 @click.option("--shard-tokens", default=2_600_000, show_default=True)
 @click.option("--workers", type=int, default=None, help="Encoding threads (default: every core).")

@@ -130,7 +130,7 @@ def render(result: dict[str, Any]) -> None:
 
 
 @click.command("eval")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--model", "model_path", type=click.Path(), default=None,
               help="Checkpoint, quantized file or artifact (default: a random GPT of --preset).")
 @click.option("--preset", default="tiny", show_default=True, help="Model shape when no --model is given.")
 @click.option("--data", "data_dir", default=None, help="Shard directory (default: random token ids).")

@@ -216,7 +216,7 @@ def _render(result: dict[str, Any]) -> None:
 
 
 @click.command("pack")
-@click.option("--quantized", "quantized_path", type=click.Path(dir_okay=False),
+@click.option("--quantized", "quantized_path", type=click.Path(),
               help="Benchmark this quantized file instead of the synthetic record-1204-shaped model.")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Shrink the synthetic model (0.25 = quick).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option
+from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.io import check_output_file
 
 
 def _render(r: dict) -> None:
@@ -23,24 +24,27 @@ def _render(r: dict) -> None:
 
 
 @click.command("gptq-calibrate")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Hessians file to write.")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Hessians file to write.")
 @click.option("--source", type=click.Choice(["selfgen", "random", "shards"]), default=None,
-              help="selfgen (default): the model samples its own text; random: uniform tokens; "
-                   "shards: windows of training shards (reads training data).")
-@click.option("--seqs", type=int, default=None, help="Calibration sequences [64].")
-@click.option("--seq-len", type=int, default=None, help="Tokens per sequence [2048].")
-@click.option("--temperature", type=float, default=None, help="Sampling temperature of selfgen [0.8].")
-@click.option("--batch", type=int, default=None, help="Sequences generated/forwarded together [8].")
-@click.option("--seed", type=int, default=None, help="Seed of first tokens and sampling [0].")
+              help="selfgen: the model samples its own text; random: uniform tokens; shards: windows of "
+                   "training shards (reads training data) [the checkpoint's calib.source].")
+@click.option("--seqs", type=int, default=None, help="Calibration sequences [the checkpoint's calib.seqs].")
+@click.option("--seq-len", type=int, default=None, help="Tokens per sequence [the checkpoint's calib.seq_len].")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature of selfgen [the checkpoint's calib.temperature].")
+@click.option("--batch", type=int, default=None, help="Sequences generated/forwarded together [the checkpoint's calib.batch].")
+@click.option("--seed", type=int, default=None, help="Seed of first tokens and sampling [the checkpoint's calib.seed].")
 @click.option("--no-kv-cache", "no_kv_cache", is_flag=True, help="Recompute the whole prefix per token (slow).")
-@click.option("--data-dir", default=None, help="Shard directory for --source shards [config data.data_dir].")
-@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N [auto].")
+@click.option("--data-dir", default=None, help="Shard directory for --source shards [the checkpoint's data.data_dir].")
+@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N [the checkpoint's calib.device].")
+@overwrite_option
 @json_option
 def command(checkpoint, out, source, seqs, seq_len, temperature, batch, seed, no_kv_cache, data_dir, device,
-            as_json) -> None:
+            overwrite, as_json) -> None:
     """Collect one Hessian E[x xᵀ] per quantizable weight (defaults: the checkpoint's [calib] config)."""
     from golfcli.quant.calibrate import calibrate
+
+    check_output_file(out, overwrite, "Hessians file")
 
     result = calibrate(
         checkpoint, out, source=source, seqs=seqs, seq_len=seq_len, temperature=temperature, batch=batch,

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli.cli import GolfGroup
-from golfcli.cli.options import emit, json_option
+from golfcli.cli.options import emit, json_option, overwrite_option
 from golfcli.data.documents import TXT_MODES
 from golfcli.data.prepare import DEFAULT_SHARD_TOKENS, DEFAULT_TOKENIZER_DOCS, DEFAULT_VAL_DOCS
 
@@ -36,9 +36,9 @@ def _byte_fallback_option(func):
 
 
 @command.command("prepare")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--tokenizer", type=click.Path(dir_okay=False),
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output directory.")
+@click.option("--tokenizer", type=click.Path(),
               help="SentencePiece model to encode with (default: train one and write DIR/tokenizer.model).")
 @click.option("--vocab-size", default=1024, show_default=True, help="Trained tokenizer's vocabulary size.")
 @_byte_fallback_option
@@ -50,7 +50,7 @@ def _byte_fallback_option(func):
               help="How .txt inputs split into documents.")
 @click.option("--tokenizer-docs", default=DEFAULT_TOKENIZER_DOCS, show_default=True,
               help="Train the tokenizer on at most this many training documents.")
-@click.option("--overwrite", is_flag=True, help="Replace shards already in the output directory.")
+@overwrite_option(help="Replace shards already in the output directory.")
 @json_option
 def prepare_cmd(inputs, out_dir, tokenizer, vocab_size, byte_fallback, val_docs, shard_tokens, workers,
                 txt_docs, tokenizer_docs, overwrite, as_json) -> None:
@@ -68,11 +68,11 @@ def prepare_cmd(inputs, out_dir, tokenizer, vocab_size, byte_fallback, val_docs,
 
 
 @command.command("builtin")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Output directory.")
 @click.option("--vocab-size", default=1024, show_default=True, help="Tokenizer vocabulary size.")
 @_byte_fallback_option
 @click.option("--shard-tokens", default=None, type=int, help="Tokens per shard (default 262,144).")
-@click.option("--overwrite", is_flag=True, help="Replace shards already in the output directory.")
+@overwrite_option(help="Replace shards already in the output directory.")
 @json_option
 def builtin_cmd(out_dir, vocab_size, byte_fallback, shard_tokens, overwrite, as_json) -> None:
     """Build the embedded corpus (Python's own documentation) as shards + tokenizer; no download.
@@ -90,7 +90,7 @@ def builtin_cmd(out_dir, vocab_size, byte_fallback, shard_tokens, overwrite, as_
 @command.command("download")
 @click.option("--variant", default="sp1024", show_default=True, help="Tokenizer family: sp1024, sp4096, ...")
 @click.option("--train-shards", default=80, show_default=True, help="Train shards to fetch (100M tokens each).")
-@click.option("--out", "out_dir", default="./data", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", default="./data", show_default=True, type=click.Path(),
               help="Root of the challenge data layout.")
 @json_option
 def download_cmd(variant, train_shards, out_dir, as_json) -> None:
@@ -108,8 +108,8 @@ def download_cmd(variant, train_shards, out_dir, as_json) -> None:
 
 
 @command.command("inspect")
-@click.argument("data_dir", type=click.Path(file_okay=False))
-@click.option("--tokenizer", required=True, type=click.Path(dir_okay=False), help="The shards' SentencePiece model.")
+@click.argument("data_dir", type=click.Path())
+@click.option("--tokenizer", required=True, type=click.Path(), help="The shards' SentencePiece model.")
 @json_option
 def inspect_cmd(data_dir, tokenizer, as_json) -> None:
     """Shards, tokens, documents and metric bytes per split; checks every id against the vocabulary."""

@@ -6,28 +6,40 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option
+from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.io import check_output_file
+from golfcli.train.average_run import MODES
+from golfcli.train.run_dir import RunDir
 
 
 def _render(r: dict) -> None:
     table = Table(show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
-    for key in ("out", "mode", "decay", "snapshots", "step", "tensors", "elements", "bytes"):
+    for key in ("out", "mode", "chosen", "reason", "decay", "snapshots", "step", "tensors", "elements", "bytes"):
         if r.get(key) is not None:
             table.add_row(key, str(r[key]))
+    for w in r.get("warnings", []):
+        table.add_row("[yellow]warning[/yellow]", w)
     Console().print(table)
 
 
 @click.command("ema")
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Checkpoint file to write.")
-@click.option("--mode", type=click.Choice(["ema", "swa", "exp"]), default="ema", show_default=True,
-              help="ema: the shadow kept in training; swa: mean of SWA snapshots; exp: exponential over checkpoints.")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Checkpoint file to write.")
+@click.option("--mode", type=click.Choice(list(MODES)), default=None,
+              help="final: the final weights; ema: the shadow kept in training; swa: mean of SWA snapshots; "
+                   "exp: exponential over checkpoints; auto: final, ema or swa, the lowest loss on held-out "
+                   "training tokens [the run's train.ship_weights].")
+@click.option("--data", "data_dir", default=None,
+              help="Training shards for the probe that compares weights [the run's data.data_dir].")
 @click.option("--decay", type=float, help="Per-snapshot decay for --mode exp (ema: must match the training decay).")
+@overwrite_option
 @json_option
-def command(run_dir, out, mode, decay, as_json) -> None:
+def command(run_dir, out, mode, data_dir, decay, overwrite, as_json) -> None:
     """Average a run's weights into one checkpoint."""
     from golfcli.train import average_checkpoint
 
-    emit(average_checkpoint(run_dir, out, mode=mode, decay=decay), as_json, _render)
+    RunDir(run_dir).require_run()
+    check_output_file(out, overwrite, "checkpoint file")
+    emit(average_checkpoint(run_dir, out, mode=mode, decay=decay, data_dir=data_dir), as_json, _render)

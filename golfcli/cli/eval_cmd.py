@@ -16,6 +16,7 @@ from rich.table import Table
 
 from golfcli.cli.options import config_options, emit, json_option
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
+from golfcli.io import check_output_file
 from golfcli.scoring import run_eval
 
 
@@ -46,24 +47,25 @@ def render(result: dict[str, Any]) -> None:
 
 def _options(func):
     opts = [
-        click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False)),
+        click.argument("model_path", metavar="MODEL", type=click.Path()),
         click.option("--data", "data_dir", default=DEFAULT_DATA_DIR, show_default=True,
                      help="Directory of fineweb_val_*.bin shards."),
         click.option("--tokenizer", default=DEFAULT_TOKENIZER, show_default=True, help="SentencePiece model."),
-        click.option("--window", type=int, default=None, help="Sliding window length [eval.window: 2048]."),
-        click.option("--stride", type=int, default=None, help="Sliding stride [eval.stride: 64]."),
-        click.option("--seq-len", type=int, default=None, help="Standard eval sequence length [eval.seq_len: 2048]."),
-        click.option("--batch-seqs", type=int, default=None, help="Windows per batch per rank [eval.batch_seqs: 32]."),
+        click.option("--window", type=int, default=None, help="Sliding window length [the model file's eval.window]."),
+        click.option("--stride", type=int, default=None, help="Sliding stride [the model file's eval.stride]."),
+        click.option("--seq-len", type=int, default=None, help="Standard eval sequence length [the model file's eval.seq_len]."),
+        click.option("--batch-seqs", type=int, default=None, help="Windows per batch per rank [the model file's eval.batch_seqs]."),
         click.option("--max-tokens", type=int, default=None,
                      help="Evaluate only the first N validation tokens (N-1 targets; reported as partial)."),
         click.option("--ttt", is_flag=True, help="Score-first test-time training over chunks."),
-        click.option("--ttt-epochs", type=int, default=None, help="Epochs per TTT chunk [eval.ttt_epochs: 3]."),
-        click.option("--ttt-lr", type=float, default=None, help="Peak TTT learning rate [eval.ttt_lr: 0.002]."),
-        click.option("--ttt-chunk-tokens", type=int, default=None, help="Targets per TTT chunk [32768]."),
+        click.option("--ttt-epochs", type=int, default=None, help="Epochs per TTT chunk [the model file's eval.ttt_epochs]."),
+        click.option("--ttt-lr", type=float, default=None, help="Peak TTT learning rate [the model file's eval.ttt_lr]."),
+        click.option("--ttt-chunk-tokens", type=int, default=None, help="Targets per TTT chunk [the model file's eval.ttt_chunk_tokens]."),
         click.option("--check-normalization", is_flag=True,
                      help="Hedge: assert the mixture sums to 1 (±1e-6) over the vocabulary at sampled positions."),
-        click.option("--per-token", type=click.Path(dir_okay=False), default=None,
+        click.option("--per-token", type=click.Path(), default=None,
                      help="Write every target's NLL (nats, float32, stream order) to FILE.npy."),
+        click.option("--overwrite", is_flag=True, help="Replace the --per-token file if it exists."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     ]
     for opt in reversed(opts):
@@ -73,8 +75,10 @@ def _options(func):
 
 def _make(name: str, fixed_mode: str | None, help_text: str) -> click.Command:
     def body(model_path, data_dir, tokenizer, window, stride, seq_len, batch_seqs, max_tokens, ttt, ttt_epochs,
-             ttt_lr, ttt_chunk_tokens, check_normalization, per_token, device, preset, config_file, overrides,
+             ttt_lr, ttt_chunk_tokens, check_normalization, per_token, overwrite, device, preset, config_file, overrides,
              as_json, sliding=False, hedge=False):
+        if per_token:
+            check_output_file(per_token, overwrite, "per-token file")
         mode = fixed_mode or ("hedge" if hedge else "sliding" if sliding else "standard")
         result = run_eval(
             model_path, data_dir, tokenizer, mode, ttt=ttt, max_tokens=max_tokens, per_token=per_token,

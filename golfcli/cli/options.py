@@ -1,4 +1,4 @@
-"""Options shared by every verb: config resolution and `--json` output."""
+"""Options shared by every verb: config resolution, `--overwrite` and `--json` output."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def config_options(func: Callable) -> Callable:
         "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
         help="Override one config key (repeatable; type-checked).",
     )(func)
-    func = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")(func)
+    func = click.option("--config", "config_file", type=click.Path(), help="TOML config file.")(func)
     func = click.option("--preset", default=None, help="Named preset (see `golf presets`).")(func)
     return func
 
@@ -26,6 +26,15 @@ def config_options(func: Callable) -> Callable:
 def resolve_config(preset: str | None, config_file: str | None, overrides: tuple[str, ...]) -> GolfConfig:
     """The GolfConfig the shared config options describe."""
     return load_config(preset, config_file, overrides)
+
+
+def overwrite_option(func: Callable | None = None, *, help: str = "Replace the output file if it exists."):
+    """Add `--overwrite`: without it, a command refuses to replace an existing output."""
+
+    def add(f: Callable) -> Callable:
+        return click.option("--overwrite", is_flag=True, help=help)(f)
+
+    return add(func) if func is not None else add
 
 
 def json_option(func: Callable) -> Callable:

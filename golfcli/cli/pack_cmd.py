@@ -12,9 +12,9 @@ from rich.table import Table
 from golfcli import console
 from golfcli.artifact import read_artifact, verify_size, write_artifact
 from golfcli.artifact.pack import CODECS
-from golfcli.cli.options import config_options, emit, json_option, resolve_config
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option, resolve_config
 from golfcli.errors import GolfError
-from golfcli.io import require_file, sha256_file
+from golfcli.io import check_output_file, require_file, sha256_file
 from golfcli.qtensor import load_quantized, save_quantized
 
 
@@ -45,18 +45,20 @@ def _render_pack(r: dict) -> None:
 
 
 @click.command("pack")
-@click.argument("quantized", type=click.Path(dir_okay=False))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Artifact file to write.")
+@click.argument("quantized", type=click.Path())
+@click.option("--out", "out_path", required=True, type=click.Path(), help="Artifact file to write.")
 @click.option("--codec", type=click.Choice(CODECS), default=None,
               help="Codec for the codes (default: pack.codec = auto, the smallest per section).")
 @click.option("--sample-bytes", type=int, default=None,
               help="auto: try general codecs on a sample of this many bytes first (0 = always in full).")
 @click.option("--tensors", "show_tensors", is_flag=True, help="Also list every tensor's bytes and entropy.")
 @config_options
+@overwrite_option
 @json_option
 def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | None, show_tensors: bool,
-         preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+         preset: str | None, config_file: str | None, overrides: tuple[str, ...], overwrite: bool, as_json: bool) -> None:
     """Pack a quantized file into a compact, checksummed artifact and report bytes per section."""
+    check_output_file(out_path, overwrite, "artifact file")
     cfg = resolve_config(preset, config_file, overrides).pack
     codec = codec or cfg.codec
     if codec not in CODECS:
@@ -72,13 +74,15 @@ def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | N
 
 
 @click.command("unpack")
-@click.argument("artifact", type=click.Path(dir_okay=False))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.argument("artifact", type=click.Path())
+@click.option("--out", "out_path", required=True, type=click.Path(),
               help="Quantized file (or, with --dequantize, float checkpoint) to write.")
 @click.option("--dequantize", is_flag=True, help="Write a float checkpoint (codes × scales) instead.")
+@overwrite_option
 @json_option
-def unpack(artifact: str, out_path: str, dequantize: bool, as_json: bool) -> None:
+def unpack(artifact: str, out_path: str, dequantize: bool, overwrite: bool, as_json: bool) -> None:
     """Restore the quantized file from an artifact, bit for bit (or a dequantized checkpoint)."""
+    check_output_file(out_path, overwrite)
     qm = read_artifact(artifact)
     if dequantize:
         from golfcli.checkpoint import save_checkpoint
@@ -122,8 +126,8 @@ def _render_size(r: dict) -> None:
 
 
 @click.command("verify-size")
-@click.argument("artifact", type=click.Path(dir_okay=False))
-@click.option("--code", "code_files", multiple=True, type=click.Path(dir_okay=False),
+@click.argument("artifact", type=click.Path())
+@click.option("--code", "code_files", multiple=True, type=click.Path(),
               help="Code file to count (repeatable). Default: the golfcli source needed to load and evaluate.")
 @click.option("--bundled", is_flag=True,
               help="Count that source as the one script `golf bundle` writes (minified, compressed).")
@@ -144,10 +148,11 @@ verify_size_cmd.name = "verify-size"
 
 
 @click.command("bundle")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "out_path", required=True, type=click.Path(),
               help="Script to write (e.g. submission.py).")
+@overwrite_option
 @json_option
-def bundle(out_path: str, as_json: bool) -> None:
+def bundle(out_path: str, overwrite: bool, as_json: bool) -> None:
     """Write the scoring code as one small script.
 
     The self-extracting Python script holds the golfcli modules `golf verify-size` counts, minified and compressed, and
@@ -155,6 +160,8 @@ def bundle(out_path: str, as_json: bool) -> None:
     [--mode sliding|standard|hedge] [--json]. Count it with `golf verify-size ARTIFACT --code OUT`.
     """
     from golfcli.artifact import write_bundle
+
+    check_output_file(out_path, overwrite, "script")
 
     emit(write_bundle(out_path), as_json, lambda r: Console().print(
         f"wrote {r['path']}: {r['bundle_bytes']:,} bytes ({r['modules']} modules, {r['source_bytes']:,} bytes of "

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from golfcli.cli.options import emit, json_option
+from golfcli.cli.options import emit, json_option, overwrite_option
 from golfcli.errors import GolfError
-from golfcli.io import atomic_path
+from golfcli.io import atomic_path, check_output_file
 
 TIME_KEYS = ("elapsed_s", "train_seconds", "time_s", "elapsed")
 STORY = (("pre_quant", "pre-quant"), ("post_quant", "post-quant"), ("sliding", "sliding"), ("hedge", "hedge"))
@@ -43,7 +43,7 @@ def _summary(run: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def plot_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+def plot_run(run: str | Path, out: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Draw training curves, the bpb story and the byte budget of a run dir into one PNG."""
     try:
         import matplotlib
@@ -55,9 +55,9 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     run = Path(run)
     if not run.is_dir():
         raise GolfError("run directory not found", run)
+    out_path = check_output_file(Path(out) if out else run / "plot.png", overwrite, "PNG file")
     rows = _metrics(run)
     summary = _summary(run)
-    out_path = Path(out) if out else run / "plot.png"
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     _plot_curves(axes[0], rows)
     _plot_story(axes[1][0], summary)
@@ -138,7 +138,8 @@ def _plot_stage_seconds(ax: Any, summary: dict[str, Any]) -> None:
 @click.command("plot")
 @click.argument("run", type=click.Path())
 @click.option("--out", default=None, help="PNG to write (default RUN/plot.png).")
+@overwrite_option
 @json_option
-def command(run: str, out: str | None, as_json: bool) -> None:
+def command(run: str, out: str | None, overwrite: bool, as_json: bool) -> None:
     """Plot loss, validation bpb, LR scale, the quantization story and bytes vs the cap."""
-    emit(plot_run(run, out), as_json, lambda r: click.echo(f"wrote {r['plot']} ({r['points']} metric rows)"))
+    emit(plot_run(run, out, overwrite), as_json, lambda r: click.echo(f"wrote {r['plot']} ({r['points']} metric rows)"))

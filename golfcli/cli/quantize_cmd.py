@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option
+from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.io import check_output_file
 
 
 def _fmt_bytes(n: int | None) -> str:
@@ -42,29 +43,30 @@ def _render(r: dict) -> None:
 
 
 @click.command("quantize")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Quantized file to write.")
-@click.option("--hessians", type=click.Path(dir_okay=False), default=None, help="From `golf gptq-calibrate`.")
-@click.option("--attn", default=None, metavar="intN", help="Width of attention matrices [config: int6].")
-@click.option("--mlp", default=None, metavar="intN", help="Width of MLP matrices [int6].")
-@click.option("--embed", default=None, metavar="intN", help="Width of embedding tables (incl. value tables) [int8].")
-@click.option("--other", default=None, metavar="intN", help="Width of other large tensors [int8].")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Quantized file to write.")
+@click.option("--hessians", type=click.Path(), default=None, help="From `golf gptq-calibrate`.")
+@click.option("--attn", default=None, metavar="intN", help="Width of attention matrices [the checkpoint's quant.attn_bits].")
+@click.option("--mlp", default=None, metavar="intN", help="Width of MLP matrices [the checkpoint's quant.mlp_bits].")
+@click.option("--embed", default=None, metavar="intN", help="Width of embedding tables (incl. value tables) [the checkpoint's quant.embed_bits].")
+@click.option("--other", default=None, metavar="intN", help="Width of other large tensors [the checkpoint's quant.other_bits].")
 @click.option("--rule", "rules", multiple=True, metavar="REGEX=BITS",
               help="Width for tensors whose name matches REGEX (repeatable; later rules win).")
-@click.option("--method", type=click.Choice(["gptq", "rtn"]), default=None, help="gptq (needs --hessians) or rtn.")
-@click.option("--clip", default=None, help="search | sdclip:K | percentile:P [search].")
-@click.option("--damp", type=float, default=None, help="GPTQ damping, fraction of mean diag(H) [0.01].")
-@click.option("--block", type=int, default=None, help="GPTQ lazy-update block in columns [128].")
+@click.option("--method", type=click.Choice(["gptq", "rtn"]), default=None, help="gptq (needs --hessians) or rtn [the checkpoint's quant.method].")
+@click.option("--clip", default=None, help="search | sdclip:K | percentile:P [the checkpoint's quant.clip].")
+@click.option("--damp", type=float, default=None, help="GPTQ damping, fraction of mean diag(H) [the checkpoint's quant.damp].")
+@click.option("--block", type=int, default=None, help="GPTQ lazy-update block in columns [the checkpoint's quant.block].")
 @click.option("--no-act-order", is_flag=True, help="Process columns in their natural order.")
-@click.option("--passthrough-max", type=int, default=None, help="Tensors this small stay fp16 [65536].")
+@click.option("--passthrough-max", type=int, default=None, help="Tensors with at most this many elements stay fp16 [the checkpoint's quant.passthrough_max].")
 @click.option("--keep-fp32", "fp32_rules", multiple=True, metavar="REGEX",
               help="Passthrough tensors matching REGEX stay fp32 (repeatable).")
 @click.option("--target-bytes", type=int, default=None, help="Byte budget (model + code): choose widths to fit.")
 @click.option("--code-bytes", type=int, default=None, help="Code bytes counted against --target-bytes.")
 @click.option("--plan-bits", default=None, help="Widths the planner may use, e.g. 4,5,6,7,8.")
+@overwrite_option
 @json_option
 def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, clip, damp, block, no_act_order,
-            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, as_json) -> None:
+            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, overwrite, as_json) -> None:
     """Quantize a float checkpoint (defaults: the checkpoint's [quant] config).
 
     intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
@@ -72,6 +74,8 @@ def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, c
     """
     from golfcli.bitwidths import parse_bits
     from golfcli.quant.quantize import quantize
+
+    check_output_file(out, overwrite, "quantized file")
 
     def bits(value, what):
         return None if value is None else parse_bits(value, what)

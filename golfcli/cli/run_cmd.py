@@ -48,10 +48,10 @@ def _render(s: dict[str, Any]) -> None:
 
 @click.command("run")
 @config_options
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Run directory.")
+@click.option("--data", "data_dir", default=None, type=click.Path(),
               help="Shard directory (default: the challenge layout if present, else the built-in corpus).")
-@click.option("--tokenizer", default=None, type=click.Path(dir_okay=False), help="SentencePiece model.")
+@click.option("--tokenizer", default=None, type=click.Path(), help="SentencePiece model.")
 @click.option("--hedge", is_flag=True, help="Also run the Hedge-mixer evaluation.")
 @json_option
 def command(preset: str | None, config_file: str | None, overrides: tuple[str, ...], out_dir: str,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 LOADER_KINDS = ("sequential", "coprime")
 WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
+SHIP_WEIGHTS = ("final", "ema", "swa", "auto")
 
 
 @dataclass
@@ -47,6 +48,9 @@ class TrainConfig:
     ema_decay: float = 0.997  # EMA of all weights after every step; 0 = off
     swa_every: int = 0  # SWA snapshot every k steps once lr scale < swa_threshold; 0 = off
     swa_threshold: float = 0.2
+    # the weights `golf ema` (and so `golf run`) passes on: "final", "ema", "swa", or "auto" = whichever
+    # has the lowest loss on held-out training tokens (never validation); golf run does not retrain for it
+    ship_weights: str = "auto"
     # QAT (quantization-aware training) switched on late in the warmdown
     qat_mode: str = "off"  # "off", "ste" (late straight-through fake quant) or "noise" (Noisy QAT)
     qat_threshold: float = 0.15  # switch on once the lr scale drops below this

@@ -31,7 +31,7 @@ from golfcli.data.documents import DocumentFile
 from golfcli.data.shards import shard_bytes, shard_name
 from golfcli.data.tokenizer import check_shard_vocab, load_tokenizer, train_tokenizer
 from golfcli.errors import GolfError
-from golfcli.io import sha256_file, write_text_atomic
+from golfcli.io import check_output_dir, sha256_file, write_text_atomic
 
 BOS_ID = 1
 DEFAULT_SHARD_TOKENS = 100_000_000
@@ -210,9 +210,7 @@ def write_dataset(
     if workers is not None and workers < 1:
         raise GolfError(f"--workers must be positive, got {workers}")
     workers = workers or os.cpu_count() or 1
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise GolfError("output exists and is not a directory", out)
+    out = check_output_dir(out_dir)
     existing = sorted(out.glob("fineweb_*_*.bin")) if out.is_dir() else []
     if existing and not overwrite:
         raise GolfError(f"already holds {len(existing)} shards; pass --overwrite to replace them", out)

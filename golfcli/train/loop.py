@@ -30,6 +30,7 @@ from golfcli.metric import BpbMeter, build_byte_tables
 from golfcli.train import distributed as D
 from golfcli.train.averaging import EMA, SWA
 from golfcli.train.muon import Muon
+from golfcli.train.phases import final_phase_weights
 from golfcli.train.qat import check_qat_mode, export_bits, qat_due
 from golfcli.train.run_dir import MetricsLog, RunDir
 from golfcli.train.schedule import Schedule, muon_momentum
@@ -294,17 +295,6 @@ class Trainer:
 
 
 
-def _final_phase_weights(cfg: GolfConfig, weights: dict[str, torch.Tensor], phase: int) -> dict[str, torch.Tensor]:
-    """Weights as they would be at full depth: untied repeat copies made from their base weights."""
-    from golfcli.model import GPT
-
-    m = GPT(cfg.model)
-    m.set_phase(phase, copy_untied=False)
-    m.load_state_dict({k: v.cpu() for k, v in weights.items()})
-    m.set_phase(m.final_phase, copy_untied=True)
-    return {k: v.detach().clone() for k, v in m.state_dict().items()}
-
-
 class _Display:
     """Live rich bar (TTY) or plain log lines on stderr; silent on ranks other than 0."""
 
@@ -387,6 +377,9 @@ def _check_inputs(cfg: GolfConfig) -> None:
 
 def _prepare_run_dir(run: RunDir, cfg: GolfConfig, resume: bool, dist: D.DistInfo) -> Path | None:
     latest = run.latest_checkpoint() if resume else None
+    if resume and latest is None:
+        where = "directory not found" if not run.root.is_dir() else f"no checkpoint in {run.checkpoints_dir}"
+        raise GolfError(f"nothing to resume ({where}); check --out, or drop --resume to start a new run", run.root)
     if not resume and run.has_training_output():
         raise GolfError("run directory already holds a training run; use --resume or another --out", run.root)
     if dist.is_main:
@@ -422,8 +415,6 @@ def _train(
             raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
                             "every rank sees", out)
         say(f"resumed from {latest} at step {trainer.state.step}")
-    elif resume:
-        say(f"nothing to resume in {out}; starting a new run")
     st, model, schedule = trainer.state, trainer.model, trainer.schedule
     trainer.compile_warmup()
 
@@ -527,7 +518,7 @@ def _train(
     if model.phase != model.final_phase:
         say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
             f"(phase {model.final_phase}, untied copies from their base weights)")
-        model.load_state_dict(_final_phase_weights(cfg, model.state_dict(), model.phase))
+        model.load_state_dict(final_phase_weights(cfg, model.state_dict(), model.phase))
         model.set_phase(model.final_phase, copy_untied=False)
     run_validation()
     summary: dict[str, Any] = {
@@ -545,7 +536,7 @@ def _train(
     if trainer.ema is not None:
         ema_w = trainer.ema.weights()
         if st.phase != model.final_phase:
-            ema_w = _final_phase_weights(cfg, ema_w, st.phase)
+            ema_w = final_phase_weights(cfg, ema_w, st.phase)
         ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
         ema_val = trainer.validate_weights(ema_w)
         summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
