@@ -4,7 +4,10 @@ Each stage is run as `python -m golfcli <verb> ... --json` on files under fixed 
 dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
 hand. A stage is skipped when its outputs exist and the hash of its command, the config
 sections it reads and the bytes of its input files is the one recorded when it last ran; a stage
-downstream of a redone one reruns exactly when the files it reads changed.
+downstream of a redone one reruns exactly when the files it reads changed. A stage's key is
+recorded before it starts, so a rerun after an interruption knows what was running: training
+with the same key resumes from its newest valid checkpoint; with another key the old train dir
+is moved aside (train.old-N), never deleted. Stages that write files get `--overwrite`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,7 @@ from golfcli import console
 from golfcli.artifact import source_digest
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, load_config, replace_section
 from golfcli.errors import GolfError
-from golfcli.io import sha256_file, write_text_atomic
+from golfcli.io import check_output_dir, check_safetensors, sha256_file, write_text_atomic
 
 STATE_FILE = "stages.json"
 
@@ -39,6 +43,7 @@ class Stage:
     outputs: list[Path] = field(default_factory=list)
     ok_exit_codes: tuple[int, ...] = (0,)
     settings: dict[str, Any] = field(default_factory=dict)  # config sections the stage reads via --config
+    resumable: bool = False  # its output is a train dir that `--resume` continues
 
     @property
     def command(self) -> str:
@@ -91,26 +96,44 @@ def _load_state(layout: RunLayout) -> dict[str, Any]:
         return {}
 
 
-def _run_stage(stage: Stage, show_progress: bool) -> dict[str, Any]:
+def _run_stage(stage: Stage, argv: list[str], show_progress: bool) -> dict[str, Any]:
+    """Run one stage as a subprocess; its stderr reaches ours live (a terminal's bars, or plain lines)."""
     env = dict(os.environ)
     if show_progress:
         env["GOLF_PROGRESS"] = "1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "golfcli", *stage.argv, "--json"], stdout=subprocess.PIPE, stderr=None
-        if show_progress else subprocess.PIPE, text=True, env=env,
+    tty = sys.stderr.isatty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "golfcli", *argv, "--json"], stdout=subprocess.PIPE,
+        stderr=None if tty and show_progress else subprocess.PIPE, text=True, env=env,
     )
-    if proc.stderr:
-        console.passthrough(proc.stderr)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""))
+    reader.start()  # read stdout beside stderr, so neither pipe can fill and stall the stage
+    tail = _stream_stderr(proc)
+    reader.join()
+    proc.wait()
+    stdout = out[0] if out else ""
     if proc.returncode not in stage.ok_exit_codes:
-        detail = (proc.stderr or "").strip().splitlines()[-1:] if proc.stderr else []
-        reason = detail[0] if detail else f"exit code {proc.returncode}"
+        reason = tail[-1] if tail else f"exit code {proc.returncode}"
         raise GolfError(f"stage {stage.name} failed ({reason}); rerun by hand: {stage.command}")
-    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+    lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
     if not lines:
         raise GolfError(f"stage {stage.name} printed no JSON result; rerun by hand: {stage.command}")
     result = json.loads(lines[-1])
     result["exit_code"] = proc.returncode
     return result
+
+
+def _stream_stderr(proc: subprocess.Popen) -> list[str]:
+    """Copy a stage's stderr to ours line by line as it comes; return its last lines."""
+    tail: list[str] = []
+    if proc.stderr is None:
+        return tail
+    for line in proc.stderr:
+        console.passthrough(line)
+        if line.strip():
+            tail = [*tail[-4:], line.strip()]
+    return tail
 
 
 def execute(stages: list[Stage], layout: RunLayout, show_progress: bool) -> dict[str, dict[str, Any]]:
@@ -121,33 +144,70 @@ def execute(stages: list[Stage], layout: RunLayout, show_progress: bool) -> dict
         key = stage_key(stage)
         previous = state.get(stage.name)
         up_to_date = (
-            previous is not None and previous.get("key") == key
+            previous is not None and previous.get("key") == key and not previous.get("pending")
             and all(p.exists() for p in stage.outputs)
         )
         if up_to_date:
             console.info(f"[dim]{stage.name}: up to date, skipped[/dim]")
             records[stage.name] = {**previous, "skipped": True}
             continue
-        _remove_outputs(stage)
-        console.info(f"[bold]{stage.name}[/bold]: {stage.command}")
+        argv, resumed = stage.argv, None
+        if stage.resumable:
+            resumed = _resume_or_set_aside(stage, previous is not None and previous.get("key") == key)
+            argv = [*argv, "--resume"] if resumed is not None else argv
+        state[stage.name] = {"command": stage.command, "key": key, "pending": True}
+        write_text_atomic(layout.root / STATE_FILE, json.dumps(state, indent=2) + "\n")
+        console.info(f"[bold]{stage.name}[/bold]: {stage.command}" + (" --resume" if resumed is not None else ""))
         start = time.perf_counter()
-        result = _run_stage(stage, show_progress)
+        result = _run_stage(stage, argv, show_progress)
         record = {"command": stage.command, "key": key, "seconds": time.perf_counter() - start,
                   "result": result}
+        if resumed is not None:
+            record["resumed_from_step"] = resumed
         records[stage.name] = state[stage.name] = record
         write_text_atomic(layout.root / STATE_FILE, json.dumps(state, indent=2) + "\n")
     write_text_atomic(layout.root / "commands.sh", "#!/bin/sh\nset -e\n" + "\n".join(s.command for s in stages) + "\n")
     return records
 
 
-def _remove_outputs(stage: Stage) -> None:
-    import shutil
+def _resume_or_set_aside(stage: Stage, same_key: bool) -> int | None:
+    """Before (re)running a train stage: the step it resumes from, or None after moving old work aside.
 
-    for path in stage.outputs:
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    With the key unchanged, training continues from the newest checkpoint that reads back whole
+    (damaged newer ones are renamed `*.damaged`). Otherwise an existing train dir is renamed to
+    `train.old-N`, so nothing trained is ever deleted.
+    """
+    from golfcli.train.run_dir import RunDir
+
+    folder = stage.outputs[0]
+    if not folder.exists():
+        return None
+    run = RunDir(folder)
+    if same_key:
+        for step, path in reversed(run.checkpoints()):
+            try:
+                check_safetensors(path)
+            except GolfError as exc:
+                path.rename(path.with_name(path.name + ".damaged"))
+                console.info(f"[yellow]{stage.name}[/yellow]: skipping a damaged checkpoint ({exc})")
+                continue
+            console.info(f"{stage.name}: same settings and inputs as the interrupted run: resuming from {path} "
+                         f"(step {step})")
+            return step
+        if not run.has_training_output():
+            return None  # interrupted before its first checkpoint: start again in place
+    aside = _free_name(folder)
+    folder.rename(aside)
+    console.info(f"{stage.name}: settings or inputs changed since {folder} was trained: moved it to {aside} "
+                 f"(delete it yourself once it is not needed)")
+    return None
+
+
+def _free_name(folder: Path) -> Path:
+    n = 1
+    while (candidate := folder.with_name(f"{folder.name}.old-{n}")).exists():
+        n += 1
+    return candidate
 
 
 def calibrate_flags(cfg: GolfConfig) -> list[str]:
@@ -188,25 +248,29 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
     conf = ["--config", str(layout.config)]
     data = ["--data", str(data_dir), "--tokenizer", str(tokenizer)]
     data_inputs = [data_dir, tokenizer]
-    train_settings = {k: tables[k] for k in ("data", "model", "train")}
+    # train.ship_weights is read by the ema stage (its --mode): changing it never retrains
+    train_table = {k: v for k, v in tables["train"].items() if k != "ship_weights"}
+    train_settings = {"data": tables["data"], "model": tables["model"], "train": train_table}
     eval_settings = {"eval": tables["eval"]}
     pack_settings = {"pack": tables["pack"]}
     code_settings = {"golf_source": source_digest()}  # the bundle changes when golf's loading code does
     model, art, sub = str(layout.averaged), str(layout.artifact), str(layout.submission)
+    again = ["--overwrite"]  # the run dir is golf run's own: a stage it reruns replaces its old output
     stages = []
     if build_data:
-        stages.append(Stage("data", ["data", "builtin", "--out", str(data_dir)], [], [data_dir]))
+        stages.append(Stage("data", ["data", "builtin", "--out", str(data_dir), *again], [], [data_dir]))
     stages += [
         Stage("train", ["train", *conf, *data, "--out", str(layout.train_dir)], data_inputs, [layout.train_dir],
-              settings=train_settings),
-        Stage("ema", ["ema", str(layout.train_dir), "--out", model], [layout.final], [layout.averaged]),
-        Stage("gptq-calibrate", ["gptq-calibrate", model, "--out", str(layout.hessians), *calibrate_flags(cfg)],
-              [layout.averaged], [layout.hessians]),
+              settings=train_settings, resumable=True),
+        Stage("ema", ["ema", str(layout.train_dir), "--out", model, "--mode", cfg.train.ship_weights,
+                      "--data", str(data_dir), *again], [layout.final, data_dir], [layout.averaged]),
+        Stage("gptq-calibrate", ["gptq-calibrate", model, "--out", str(layout.hessians), *calibrate_flags(cfg),
+                                 *again], [layout.averaged], [layout.hessians]),
         Stage("quantize", ["quantize", model, "--hessians", str(layout.hessians), "--out", str(layout.quantized),
-                           *quantize_flags(cfg)], [layout.averaged, layout.hessians], [layout.quantized]),
-        Stage("pack", ["pack", str(layout.quantized), *conf, "--out", art], [layout.quantized], [layout.artifact],
-              settings=pack_settings),
-        Stage("bundle", ["bundle", "--out", sub], [], [layout.submission], settings=code_settings),
+                           *quantize_flags(cfg), *again], [layout.averaged, layout.hessians], [layout.quantized]),
+        Stage("pack", ["pack", str(layout.quantized), *conf, "--out", art, *again], [layout.quantized],
+              [layout.artifact], settings=pack_settings),
+        Stage("bundle", ["bundle", "--out", sub, *again], [], [layout.submission], settings=code_settings),
         Stage("verify-size", ["verify-size", art, "--code", sub, *conf], [layout.artifact, layout.submission], [],
               (0, 1), pack_settings),
         Stage("eval-pre-quant", ["eval", model, *conf, *data], [layout.averaged, *data_inputs],
@@ -247,9 +311,9 @@ def run_pipeline(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run train → ema → gptq-calibrate → quantize → pack → bundle → verify-size → eval in `out_dir`."""
-    layout = RunLayout(Path(out_dir))
-    layout.root.mkdir(parents=True, exist_ok=True)
+    layout = RunLayout(check_output_dir(out_dir))
     cfg = load_config(preset, config_file, overrides)
+    layout.root.mkdir(parents=True, exist_ok=True)
     data, tok, build = _resolve_data(cfg, layout, data_dir, tokenizer)
     cfg = replace_section(cfg, "data", data_dir=str(data), tokenizer=str(tok))
     text = config_to_toml(cfg)
@@ -273,6 +337,7 @@ def build_summary(cfg: GolfConfig, records: dict[str, dict[str, Any]]) -> dict[s
     from golfcli.model.params import param_report
 
     train = records.get("train", {}).get("result", {})
+    ema = records.get("ema", {}).get("result", {})
     size = records.get("verify-size", {}).get("result", {})
     pack = records.get("pack", {}).get("result", {})
     sections = {f"codes:{role}": r.get("bytes") for role, r in (pack.get("roles") or {}).items()}
@@ -284,6 +349,9 @@ def build_summary(cfg: GolfConfig, records: dict[str, dict[str, Any]]) -> dict[s
         "params": param_report(cfg.model)["total"],
         "steps": train.get("steps"),
         "train_seconds": train.get("seconds"),
+        "resumed_from_step": records.get("train", {}).get("resumed_from_step"),
+        "weights": {"used": ema.get("chosen"), "reason": ema.get("reason"), "probe": ema.get("probe"),
+                    "warnings": ema.get("warnings", [])},
         "bpb": {
             "pre_quant": _bpb(records, "eval-pre-quant"),
             "post_quant": _bpb(records, "eval-post-quant"),

@@ -21,6 +21,12 @@ def _fmt(value: Any, spec: str = ",") -> str:
     return format(value, spec)
 
 
+def _weights(w: dict[str, Any]) -> str:
+    if not w.get("used"):
+        return "—"
+    return f"{w['used']}: {w.get('reason') or ''}".rstrip(": ")
+
+
 def _render(s: dict[str, Any]) -> None:
     table = Table("", "value", title=f"golf run — {s['run_dir']}", show_header=False)
     bpb, size = s["bpb"], s["bytes"]
@@ -28,6 +34,7 @@ def _render(s: dict[str, Any]) -> None:
         ("parameters", _fmt(s["params"])),
         ("steps", _fmt(s["steps"])),
         ("train time (s)", _fmt(s["train_seconds"], ".1f")),
+        ("weights shipped", _weights(s.get("weights") or {})),
         ("pre-quant bpb", _fmt(bpb["pre_quant"], ".4f")),
         ("post-quant bpb", _fmt(bpb["post_quant"], ".4f")),
         ("sliding bpb", _fmt(bpb["sliding"], ".4f")),
@@ -37,12 +44,16 @@ def _render(s: dict[str, Any]) -> None:
         ("total vs cap", f"{_fmt(size['total'])} / {_fmt(size['limit'])} "
                          f"({'fits' if size['fits'] else 'OVER the cap'})"),
     ]
+    if s.get("resumed_from_step") is not None:
+        rows.insert(2, ("resumed from step", _fmt(s["resumed_from_step"])))
     for label, value in rows:
         table.add_row(label, value)
     for stage, seconds in s["seconds"].items():
         note = " (skipped: up to date)" if stage in s.get("skipped", []) else ""
         table.add_row(f"  {stage} (s)", f"{seconds:.1f}{note}")
     Console().print(table)
+    for warning in (s.get("weights") or {}).get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"summary: {s['run_dir']}/summary.json   commands: {s['run_dir']}/commands.sh")
 
 

@@ -355,6 +355,10 @@ def train(
         cfg = replace_section(cfg, "data", **{k: str(v) for k, v in data_changes.items()})
     if max_steps is not None and max_steps < 0:
         raise GolfError(f"--max-steps must be ≥ 0, got {max_steps}")
+    run = RunDir(out_dir)
+    if resume and run.latest_checkpoint() is None:
+        where = "directory not found" if not run.root.is_dir() else f"no checkpoint in {run.checkpoints_dir}"
+        raise GolfError(f"nothing to resume ({where}); check --out, or drop --resume to start a new run", run.root)
 
     dist = D.setup(cfg.train.device)
     try:
@@ -377,9 +381,6 @@ def _check_inputs(cfg: GolfConfig) -> None:
 
 def _prepare_run_dir(run: RunDir, cfg: GolfConfig, resume: bool, dist: D.DistInfo) -> Path | None:
     latest = run.latest_checkpoint() if resume else None
-    if resume and latest is None:
-        where = "directory not found" if not run.root.is_dir() else f"no checkpoint in {run.checkpoints_dir}"
-        raise GolfError(f"nothing to resume ({where}); check --out, or drop --resume to start a new run", run.root)
     if not resume and run.has_training_output():
         raise GolfError("run directory already holds a training run; use --resume or another --out", run.root)
     if dist.is_main:
