@@ -1,16 +1,23 @@
-"""Terminal output shared by every stage: rich progress on stderr, plain lines otherwise."""
+"""Terminal output shared by every stage: rich progress on stderr, plain lines otherwise.
+
+On a terminal, progress is a live rich bar. When stderr is a file or a pipe (a log, `golf run`
+reading a stage), the same progress is one plain line every PLAIN_EVERY_S seconds (and at the
+end): what, how far, the rate and the time left.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+import time
 from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 _state = {"quiet": False}
+PLAIN_EVERY_S = 30.0  # seconds between plain progress lines
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -27,6 +34,14 @@ def interactive() -> bool:
     JSON from stdout while the stage's bar still reaches the user's terminal).
     """
     if not sys.stderr.isatty():
+        return False
+    return not _state["quiet"] or os.environ.get("GOLF_PROGRESS") == "1"
+
+
+def plain() -> bool:
+    """True when progress goes out as plain lines: stderr is not a terminal, and not in quiet mode
+    (or `GOLF_PROGRESS=1`, set by `golf run` for the stages it reads)."""
+    if sys.stderr.isatty():
         return False
     return not _state["quiet"] or os.environ.get("GOLF_PROGRESS") == "1"
 
@@ -63,11 +78,65 @@ class _Bar:
         self._progress.update(self._task, **fields)
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class PlainBar:
+    """Progress as a plain stderr line at most every `every` seconds: description, done/total, rate, ETA."""
+
+    def __init__(self, total: float | None, description: str, every: float | None = None,
+                 clock=time.monotonic):
+        self.total, self.description, self.done = total, description, 0.0
+        self.every = PLAIN_EVERY_S if every is None else every
+        self._clock = clock
+        self.start = self._last = clock()
+
+    def advance(self, n: float = 1) -> None:
+        self.done += n
+        self._maybe_print()
+
+    def update(self, **fields: object) -> None:
+        if "description" in fields:
+            self.description = str(fields["description"])
+        if "completed" in fields:
+            self.done = float(fields["completed"])  # type: ignore[arg-type]
+            self._maybe_print()
+
+    def line(self) -> str:
+        """The progress line as it reads now."""
+        elapsed = self._clock() - self.start
+        parts = [self.description]
+        if self.total:
+            parts.append(f"{self.done:,.0f}/{self.total:,.0f} ({100 * self.done / self.total:.0f}%)")
+        parts.append(f"{_clock(elapsed)} elapsed")
+        if self.total and self.done > 0 and elapsed > 0:
+            parts.append(f"eta {_clock(max(self.total - self.done, 0) * elapsed / self.done)}")
+        return ", ".join(parts)
+
+    def _maybe_print(self, force: bool = False) -> None:
+        now = self._clock()
+        if force or now - self._last >= self.every:
+            self._last = now
+            sys.stderr.write(self.line() + "\n")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        self._maybe_print(force=True)
+
+
 @contextlib.contextmanager
-def progress(total: float | None, description: str) -> Iterator[_Bar | _NullBar]:
-    """A rich progress bar with ETA on stderr; a no-op when not interactive."""
+def progress(total: float | None, description: str) -> Iterator[_Bar | _NullBar | PlainBar]:
+    """A rich progress bar with ETA on stderr; plain lines when stderr is not a terminal; else a no-op."""
     if not interactive():
-        yield _NullBar()
+        if not plain():
+            yield _NullBar()
+            return
+        bar = PlainBar(total, description)
+        yield bar
+        bar.finish()
         return
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

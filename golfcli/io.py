@@ -49,6 +49,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def _a(what: str) -> str:
+    """`what` with its indefinite article: "a checkpoint", "an artifact"."""
+    return f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -73,7 +78,7 @@ def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
     except FileNotFoundError:
         raise GolfError(f"{what} not found", path) from None
     except IsADirectoryError:
-        raise GolfError(f"expected a {what}, found a directory", path) from None
+        raise GolfError(f"expected {_a(what)}, found a directory", path) from None
     except OSError as exc:
         raise GolfError(f"cannot read {what}: {exc.strerror}", path) from None
 
@@ -84,7 +89,7 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     if not p.exists():
         raise GolfError(f"{what} not found", p)
     if p.is_dir():
-        raise GolfError(f"expected a {what}, found a directory", p)
+        raise GolfError(f"expected {_a(what)}, found a directory", p)
     if not os.access(p, os.R_OK):
         raise GolfError(f"{what} is not readable", p)
     return p
@@ -111,7 +116,7 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False, what: st
     file unless `overwrite`, and its folder exists or can be created and is writable."""
     p = Path(path)
     if p.is_dir():
-        raise GolfError(f"expected a {what}, found a directory", p)
+        raise GolfError(f"expected {_a(what)}, found a directory", p)
     if p.exists() and not overwrite:
         raise GolfError("already exists; pass --overwrite to replace it", p)
     if p.exists() and not os.access(p, os.W_OK):

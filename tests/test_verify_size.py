@@ -51,7 +51,7 @@ def test_verify_size_adds_model_and_code_bytes(artifact, tmp_path):
     over = verify_size(artifact, [code], limit=r["total_bytes"] - 1)
     assert not over["fits"] and over["headroom_bytes"] == -1
 
-    default = verify_size(artifact)
+    default = verify_size(artifact, source=True)
     listed = sum(f["bytes"] for f in default["code_files"])
     assert default["code_bytes"] == listed == sum(p.stat().st_size for p in code_files_for_loading())
     assert sum(s["bytes"] for s in default["sections"]) < default["model_bytes"]
@@ -80,7 +80,7 @@ def test_cli_exit_codes_and_json(artifact, tmp_path):
     res = runner.invoke(main, ["verify-size", str(artifact), "--code", str(code), "--limit", str(r["total_bytes"] - 5)])
     assert res.exit_code == 1
     assert "over the limit by 5 bytes" in res.stdout
-    res = runner.invoke(main, ["verify-size", str(artifact)])
+    res = runner.invoke(main, ["verify-size", str(artifact), "--source"])
     assert res.exit_code == 0 and "golfcli/artifact/reader.py" in res.stdout
     res = runner.invoke(main, ["verify-size", str(artifact), "--limit", "0"])
     assert res.exit_code == 2 and res.stderr.startswith("golf: error: ")

@@ -1,7 +1,8 @@
 """Size accounting against the challenge cap: artifact bytes + code bytes ≤ 16,000,000 (decimal).
 
-Without explicit code files the code bytes are those of the golfcli source a submission needs to
-load and evaluate an artifact: the modules reachable by `import` statements (at any depth,
+Without explicit code files the code bytes are those a submission ships: the one script `golf
+bundle` writes from the golfcli source needed to load and evaluate an artifact. With `source`,
+they are that source's files as they are: the modules reachable by `import` statements (at any depth,
 including imports inside functions) from the loading roots below, plus every package
 `__init__.py` on the way, plus every module of the model and eval packages. Third-party
 libraries (torch, numpy, brotli, ...) are not counted, as in the challenge.
@@ -97,11 +98,11 @@ def code_files_for_loading(roots: tuple[str, ...] = LOADING_ROOTS) -> list[Path]
 
 
 def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None,
-                limit: int = SIZE_LIMIT, bundled: bool = False) -> dict[str, Any]:
+                limit: int = SIZE_LIMIT, source: bool = False) -> dict[str, Any]:
     """Model bytes + code bytes against `limit`; checks the artifact's magic, version and checksum.
 
-    Code bytes are those of `code_files`; without them, of the golfcli source needed to load and
-    evaluate (`bundled`: of that source as the one script `golf bundle` writes). Returns
+    Code bytes are those of `code_files`; without them, of the `golf bundle` script that holds the
+    golfcli source needed to load and evaluate (`source`: of those source files as they are). Returns
     model_bytes, code_bytes, total_bytes, limit, fits, headroom_bytes (negative when over), the
     code files counted with their sizes, and the artifact's section sizes.
     """
@@ -112,18 +113,23 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
         sections = parse_container(data)
     except FormatError as exc:
         raise FormatError(exc.args[0], artifact) from None
-    if code_files and bundled:
-        raise GolfError("give --code files or --bundled, not both")
-    if bundled:
+    if code_files and source:
+        raise GolfError("give --code files or --source, not both")
+    if code_files:
+        paths = [require_file(p, "code file") for p in code_files]
+        counted = "the --code files"
+        files = [{"path": _display(p), "bytes": p.stat().st_size} for p in paths]
+    elif source:
+        counted = ("the raw golfcli source files a submission needs to load and evaluate (not what it ships: "
+                   "without --source the count is the `golf bundle` script)")
+        files = [{"path": _display(p), "bytes": p.stat().st_size} for p in code_files_for_loading()]
+    else:
         from golfcli.artifact.bundle import build_bundle
 
         script, report = build_bundle()
-        source = f"golf bundle: {report['modules']} modules of the loading import graph, minified, xz + base85"
+        counted = (f"the `golf bundle` script a submission ships ({report['modules']} golfcli modules needed to "
+                   f"load and evaluate, minified, xz + base85); --source counts the raw files instead")
         files = [{"path": "<golf bundle>", "bytes": len(script)}]
-    else:
-        paths = [require_file(p, "code file") for p in code_files] if code_files else code_files_for_loading()
-        source = "--code" if code_files else "import graph of " + ", ".join(LOADING_ROOTS)
-        files = [{"path": _display(p), "bytes": p.stat().st_size} for p in paths]
     code_bytes = sum(f["bytes"] for f in files)
     total = len(data) + code_bytes
     return {
@@ -134,7 +140,7 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
         "limit": limit,
         "fits": total <= limit,
         "headroom_bytes": limit - total,
-        "code_source": source,
+        "code_source": counted,
         "code_files": files,
         "sections": [{"section": s.name, "bytes": len(s.payload)} for s in sections],
     }

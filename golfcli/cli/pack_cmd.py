@@ -107,10 +107,12 @@ def unpack(artifact: str, out_path: str, dequantize: bool, overwrite: bool, as_j
 
 def _render_size(r: dict) -> None:
     out = Console()
-    files = Table("code file", "bytes", title=f"code bytes ({r['code_source']})")
-    for f in r["code_files"]:
-        files.add_row(f["path"], f"{f['bytes']:,}")
-    out.print(files)
+    out.print(f"code bytes count {r['code_source']}.")
+    if len(r["code_files"]) > 1 or r["code_files"][0]["path"] != "<golf bundle>":
+        files = Table("code file", "bytes")
+        for f in r["code_files"]:
+            files.add_row(f["path"], f"{f['bytes']:,}")
+        out.print(files)
     summary = Table("", "bytes")
     for s in r["sections"]:
         summary.add_row(f"  artifact {s['section']}", f"{s['bytes']:,}")
@@ -128,17 +130,17 @@ def _render_size(r: dict) -> None:
 @click.command("verify-size")
 @click.argument("artifact", type=click.Path())
 @click.option("--code", "code_files", multiple=True, type=click.Path(),
-              help="Code file to count (repeatable). Default: the golfcli source needed to load and evaluate.")
-@click.option("--bundled", is_flag=True,
-              help="Count that source as the one script `golf bundle` writes (minified, compressed).")
+              help="Code file to count (repeatable). Default: the script `golf bundle` writes, what a submission ships.")
+@click.option("--source", "raw_source", is_flag=True,
+              help="Count the raw golfcli source files the bundle is made from, instead of the bundle.")
 @click.option("--limit", type=int, default=None, help="Byte cap (default: pack.limit = 16,000,000, decimal).")
 @config_options
 @json_option
-def verify_size_cmd(artifact: str, code_files: tuple[str, ...], bundled: bool, limit: int | None,
+def verify_size_cmd(artifact: str, code_files: tuple[str, ...], raw_source: bool, limit: int | None,
                     preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over."""
     cap = limit if limit is not None else resolve_config(preset, config_file, overrides).pack.limit
-    result = verify_size(artifact, list(code_files) or None, cap, bundled=bundled)
+    result = verify_size(artifact, list(code_files) or None, cap, source=raw_source)
     emit(result, as_json, _render_size)
     if not result["fits"]:
         sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -15,18 +16,22 @@ def _fmt_bytes(n: int | None) -> str:
 
 
 def _render(r: dict) -> None:
-    table = Table("tensor", "role", "bits", "method", "elements", "error", "rel err", "damp", "s", "est. bytes",
-                  title="quantized tensors")
+    """Per-tensor table and totals, readable at 80 columns (every number in --json)."""
+    table = Table("tensor", "bits", "method", "elements", "rel err", "est. bytes", title="quantized tensors",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.columns[0].overflow = "fold"
+    for column in table.columns[1:]:
+        column.no_wrap = True
+    for column in table.columns[3:]:
+        column.justify = "right"
     for t in r["tensors"]:
-        damp = "-" if t["damp"] is None else f"{t['damp']:g}" + (" (raised)" if t["damp_retries"] else "")
-        table.add_row(
-            t["name"], t["role"], f"int{t['bits']}" + ("*" if t["planned"] else ""), t["method"],
-            f"{t['elements']:,}", f"{t['error']:.4g}", f"{t['rel_error']:.2e}", damp, f"{t['seconds']:.2f}",
-            _fmt_bytes(t["bytes"]),
-        )
+        table.add_row(t["name"], f"int{t['bits']}" + ("*" if t["planned"] else ""), t["method"],
+                      f"{t['elements']:,}", f"{t['rel_error']:.2e}", _fmt_bytes(t["bytes"]))
     console = Console()
     console.print(table)
-    totals = Table("", "", show_header=False, title="totals")
+    totals = Table(show_header=False, title="totals", box=box.SIMPLE, pad_edge=False)
+    totals.add_column(no_wrap=True)
+    totals.add_column(overflow="fold")
     widths = ", ".join(f"{v}×{k}" for k, v in r["bits_histogram"].items())
     totals.add_row("tensors", f"{len(r['tensors'])} quantized ({widths}), {len(r['passthrough'])} passthrough")
     totals.add_row("total error", f"{r['total_error']:.6g}")
@@ -37,6 +42,8 @@ def _render(r: dict) -> None:
                                     f"({'fits' if r['fits'] else 'OVER'}; * = width chosen by the planner)")
     if r["damp_raised"]:
         totals.add_row("damping raised", ", ".join(r["damp_raised"]))
+    for w in r.get("warnings", []):
+        totals.add_row("[yellow]warning[/yellow]", w)
     totals.add_row("seconds", str(r["seconds"]))
     totals.add_row("out", r["out"])
     console.print(totals)

@@ -69,5 +69,5 @@ def command(preset: str | None, config_file: str | None, overrides: tuple[str, .
             data_dir: str | None, tokenizer: str | None, hedge: bool, as_json: bool) -> None:
     """Train → ema → gptq-calibrate → quantize → pack → bundle → verify-size → eval, skipping what is up to date."""
     summary = run_pipeline(out_dir, preset, config_file, overrides, data_dir, tokenizer, hedge,
-                           show_progress=console.interactive())
+                           show_progress=console.interactive() or console.plain())
     emit(summary, as_json, _render)

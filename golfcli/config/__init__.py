@@ -66,7 +66,7 @@ def _preset_path(name: str) -> Any:
         return Path(name)
     path = resources.files("golfcli") / "presets" / f"{name}.toml"
     if not path.is_file():
-        raise unknown_key_error(name, list_presets(), "preset ")
+        raise unknown_key_error(name, list_presets(), kind="preset")
     return path
 
 
@@ -91,7 +91,7 @@ def _sections_only(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]
         if key in PRESET_KEYS:
             continue
         if key not in SECTIONS or not isinstance(value, dict):
-            raise GolfError(str(unknown_key_error(key, list(SECTIONS), "section ")) + f" (in {source})")
+            raise GolfError(str(unknown_key_error(key, list(SECTIONS), kind="config section")) + f" (in {source})")
         tables[key] = value
     return tables
 
@@ -109,7 +109,7 @@ def _parse_override(text: str) -> tuple[str, str, Any]:
     path, value = text.split("=", 1)
     section, key = path.strip().split(".", 1)
     if section not in SECTIONS:
-        raise unknown_key_error(section, list(SECTIONS), "section ")
+        raise unknown_key_error(section, list(SECTIONS), kind="config section")
     return section, key.strip(), parse_value(value.strip())
 
 
@@ -121,8 +121,22 @@ def config_from_dict(tables: dict[str, dict[str, Any]], preset: str | None = Non
         sections[name] = section_from_dict(cls, table, f"{name}.")
     unknown = set(tables) - set(SECTIONS)
     if unknown:
-        raise unknown_key_error(sorted(unknown)[0], list(SECTIONS), "section ")
+        raise unknown_key_error(sorted(unknown)[0], list(SECTIONS), kind="config section")
+    check_model_shape(sections["model"])
     return GolfConfig(**sections, preset=preset)
+
+
+def check_model_shape(m: ModelConfig) -> None:
+    """A GolfError naming the [model] key when the basic shape cannot build a model."""
+    for key in ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads"):
+        if getattr(m, key) < 1:
+            raise GolfError(f"model.{key} must be at least 1, got {getattr(m, key)}")
+    if m.mlp_mult <= 0:
+        raise GolfError(f"model.mlp_mult must be positive, got {m.mlp_mult}")
+    if m.model_dim % m.num_heads:
+        raise GolfError(f"model.model_dim ({m.model_dim}) must be a multiple of model.num_heads ({m.num_heads})")
+    if m.num_heads % m.num_kv_heads:
+        raise GolfError(f"model.num_heads ({m.num_heads}) must be a multiple of model.num_kv_heads ({m.num_kv_heads})")
 
 
 def load_config(

@@ -18,11 +18,13 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def unknown_key_error(key: str, valid: list[str], where: str) -> GolfError:
-    """A GolfError for an unknown key that suggests the closest valid keys."""
+def unknown_key_error(key: str, valid: list[str], where: str = "", kind: str = "config key") -> GolfError:
+    """A GolfError for an unknown name (a config key `where+key`, a section, a preset) that suggests the
+    closest valid ones: "unknown preset 'x'; did you mean 'tiny'?"."""
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else f"; valid keys: {', '.join(valid)}"
-    return GolfError(f"unknown config key {where}{key!r}{hint}")
+    shown = [f"{where}{c}" for c in close] if close else valid
+    hint = f"; did you mean {', '.join(repr(c) for c in shown)}?" if close else f"; valid: {', '.join(shown)}"
+    return GolfError(f"unknown {kind} {where + key!r}{hint}")
 
 
 def coerce(value: Any, annotation: Any, name: str) -> Any:

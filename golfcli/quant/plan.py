@@ -52,10 +52,9 @@ def plan_bits(options: dict[str, list[PlanOption]], budget: int) -> dict[str, Pl
     chosen = {name: 0 for name in hulls}
     spent = sum(h[0].bytes for h in hulls.values())
     if spent > budget:
-        raise GolfError(
-            f"the byte budget cannot be met: the smallest widths allowed already need {spent:,} bytes "
-            f"for the planned tensors, {spent - budget:,} more than the {max(budget, 0):,} left for them"
-        )
+        left = f"only {budget:,} bytes are left for them" if budget >= 0 else f"the budget is already {-budget:,} bytes short"
+        raise GolfError(f"the byte budget cannot be met: the planned tensors need {spent:,} bytes at their narrowest "
+                        f"widths and {left}")
     heap = [(-_gain(h[0], h[1]), name) for name, h in hulls.items() if len(h) > 1]
     heapq.heapify(heap)
     while heap:

@@ -102,12 +102,20 @@ def quantize(
 
     qm, to_quantize = split_tensors(state, q.passthrough_max, q.fp32_rules)
     _check_hessians(hessians, state, to_quantize, hessians_path)
+    planning = q.target_bytes > 0
+    pass_bytes = sum(passthrough_bytes(t) for t in qm.passthrough.values())
+    if planning and q.code_bytes + pass_bytes > q.target_bytes:
+        raise GolfError(f"--target-bytes {q.target_bytes:,} cannot be met: code {q.code_bytes:,} + passthrough "
+                        f"tensors {pass_bytes:,} already cost {q.code_bytes + pass_bytes:,} bytes before any "
+                        "quantized tensor")
+    warnings = unused_widths(overrides, to_quantize, state, rules, q)
+    for w in warnings:
+        console.info(f"[yellow]warning[/yellow]: {w}")
     unused = set(calib_meta.get("unused") or []) & set(to_quantize)
 
     start = time.perf_counter()
     results: dict[str, TensorQuant] = {}
     fixed: dict[str, bool] = {}
-    planning = q.target_bytes > 0
     with console.progress(sum(state[n].numel() for n in to_quantize), "quantizing (weights)") as bar:
         for name in to_quantize:
             bits, by_rule = bits_for(name, q, rules)
@@ -126,7 +134,8 @@ def quantize(
                 console.info(f"{name}: Cholesky failed, damping raised to {results[name].damp:g}")
             bar.advance(state[name].numel())
 
-    pass_bytes = sum(passthrough_bytes(t) for t in qm.passthrough.values())
+    if planning:
+        _check_budget(q, pass_bytes, results, fixed)
     chosen = choose_widths(results, fixed, q.target_bytes - q.code_bytes - pass_bytes if planning else None)
 
     rows = []
@@ -164,6 +173,7 @@ def quantize(
         "fits": (estimated + q.code_bytes <= q.target_bytes) if planning else None,
         "bits_histogram": _histogram(row["bits"] for row in rows),
         "damp_raised": [row["name"] for row in rows if row["damp_retries"]],
+        "warnings": warnings,
         "method": q.method,
         "clip": str(clip),
         "hessians": str(hessians_path) if hessians_path else None,
@@ -221,6 +231,49 @@ def choose_widths(results: dict[str, TensorQuant], fixed: dict[str, bool], budge
     }
     chosen.update({name: opt.bits for name, opt in plan_bits(options, budget).items()})
     return chosen
+
+
+def unused_widths(requested: dict[str, Any], names: list[str], state: dict[str, torch.Tensor],
+                  rules: list[tuple[re.Pattern, int]], q: QuantConfig) -> list[str]:
+    """A warning for each width asked for (--attn/--mlp/--embed/--other, --rule) that no quantized tensor gets."""
+    out = []
+    for role in ("attn", "mlp", "embed", "other"):
+        if requested.get(f"{role}_bits") is None:
+            continue
+        flag = f"--{role} int{requested[f'{role}_bits']}"
+        mine = [n for n in names if role_of(n) == role]
+        if any(not bits_for(n, q, rules)[1] for n in mine):
+            continue
+        kept = [n for n in state if role_of(n) == role and state[n].is_floating_point() and n not in names]
+        if mine:
+            out.append(f"{flag} applies to no tensor: every {role} tensor's width comes from a --rule")
+        elif kept:
+            largest = max(state[n].numel() for n in kept)
+            out.append(f"{flag} applies to no tensor: the {len(kept)} {role} tensors (the largest has {largest:,} "
+                       f"elements) are within --passthrough-max {q.passthrough_max:,} and stay fp16")
+        else:
+            out.append(f"{flag} applies to no tensor: this model has no {role} tensors")
+    for text in requested.get("rules") or []:
+        pattern = parse_rules([text])[0][0]
+        if not any(pattern.search(n) for n in names):
+            out.append(f"--rule {text} matches no quantized tensor")
+    return out
+
+
+def _check_budget(q: QuantConfig, pass_bytes: int, results: dict[str, TensorQuant], fixed: dict[str, bool]) -> None:
+    """A GolfError saying what the fixed part costs and what the smallest plan needs, when over budget."""
+    fixed_bytes = sum(next(iter(r.options.values())).bytes for n, r in results.items() if fixed[n])
+    smallest = sum(min(o.bytes for o in r.options.values()) for n, r in results.items() if not fixed[n])
+    fixed_part = q.code_bytes + pass_bytes + fixed_bytes
+    need = fixed_part + smallest
+    if need <= q.target_bytes:
+        return
+    n_fixed = sum(fixed.values())
+    parts = f"code {q.code_bytes:,} + passthrough tensors {pass_bytes:,} + {n_fixed} tensors at fixed widths {fixed_bytes:,}"
+    n_planned = len(fixed) - n_fixed
+    plan = (f"; the {n_planned} planned tensors need {smallest:,} more at their narrowest widths" if n_planned else "")
+    raise GolfError(f"--target-bytes {q.target_bytes:,} cannot be met: the fixed part costs {fixed_part:,} bytes "
+                    f"({parts}){plan}, so the smallest plan needs {need:,} bytes")
 
 
 def unused_weight(w: torch.Tensor, bits: int) -> TensorQuant:

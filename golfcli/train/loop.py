@@ -296,7 +296,7 @@ class Trainer:
 
 
 class _Display:
-    """Live rich bar (TTY) or plain log lines on stderr; silent on ranks other than 0."""
+    """Live rich bar (TTY) or plain progress lines on stderr; silent on ranks other than 0."""
 
     def __init__(self, enabled: bool, schedule: Schedule, max_steps: int | None):
         self.enabled = enabled
@@ -316,13 +316,11 @@ class _Display:
     def update(self, step: int, elapsed: float, text: str) -> None:
         if not self.enabled:
             return
-        if console.interactive() and self.bar is not None:
+        if self.bar is not None:  # a rich bar, or a plain line at a steady interval off a terminal
             now = elapsed if self.by_time else float(step)
+            self.bar.update(description=text)
             self.bar.advance(now - self.shown)
             self.shown = now
-            self.bar.update(description=text)
-        else:
-            console.info(text)
 
 
 def train(
