@@ -93,6 +93,7 @@ class PlainBar:
         self.every = PLAIN_EVERY_S if every is None else every
         self._clock = clock
         self.start = self._last = clock()
+        self._shown: tuple[float, str] | None = None  # (done, description) of the last line
 
     def advance(self, n: float = 1) -> None:
         self.done += n
@@ -119,12 +120,14 @@ class PlainBar:
     def _maybe_print(self, force: bool = False) -> None:
         now = self._clock()
         if force or now - self._last >= self.every:
-            self._last = now
+            self._last, self._shown = now, (self.done, self.description)
             sys.stderr.write(self.line() + "\n")
             sys.stderr.flush()
 
     def finish(self) -> None:
-        self._maybe_print(force=True)
+        """The last line, unless the one printed last already says the same."""
+        if self._shown != (self.done, self.description):
+            self._maybe_print(force=True)
 
 
 @contextlib.contextmanager
