@@ -60,6 +60,9 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(builtin, tmp_pa
     assert summary["steps"] == 16
     assert summary["resumed_from_step"] is not None or "train" in summary["skipped"]
     assert not list(tmp_path.glob("run/train.old-*"))  # same settings: nothing was set aside
+    weights = summary["weights"]
+    assert weights["used"] in ("final", "ema") and "training probe" in weights["reason"]
+    assert weights["probe"]["shard"].startswith("fineweb_train_")
 
     ref = tmp_path / "ref"
     subprocess.run([sys.executable, "-m", "golfcli", "train", "--config", str(out / "config.toml"), "--data",
@@ -142,3 +145,13 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, make):
                                   str(tmp_path / "nodata")])
     assert r.exit_code == 2
     assert r.output.strip().splitlines()[-1].startswith("golf: error: ") and "nothing to resume" in r.output
+
+
+def test_ship_weights_reruns_the_ema_stage_never_training(tmp_path):
+    from golfcli.config import load_config
+    from golfcli.pipeline import plan_stages, stage_key
+
+    layout = RunLayout(tmp_path)
+    keys = [{s.name: stage_key(s) for s in plan_stages(load_config("tiny", overrides=[f"train.ship_weights={w}"]),
+                                                       layout, False, False)} for w in ("auto", "final")]
+    assert [n for n in keys[0] if keys[0][n] != keys[1][n]] == ["ema"]
