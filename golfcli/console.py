@@ -85,14 +85,16 @@ def _clock(seconds: float) -> str:
 
 
 class PlainBar:
-    """Progress as a plain stderr line at most every `every` seconds: description, done/total, rate, ETA."""
+    """Progress as plain stderr lines: at the first update, then at most every `every` seconds, and at the
+    end; each says what, how far, the time so far and the time left."""
 
     def __init__(self, total: float | None, description: str, every: float | None = None,
                  clock=time.monotonic):
         self.total, self.description, self.done = total, description, 0.0
         self.every = PLAIN_EVERY_S if every is None else every
         self._clock = clock
-        self.start = self._last = clock()
+        self.start = clock()
+        self._last: float | None = None  # the first update prints at once: the work has started
         self._shown: tuple[float, str] | None = None  # (done, description) of the last line
 
     def advance(self, n: float = 1) -> None:
@@ -119,7 +121,7 @@ class PlainBar:
 
     def _maybe_print(self, force: bool = False) -> None:
         now = self._clock()
-        if force or now - self._last >= self.every:
+        if force or self._last is None or now - self._last >= self.every:
             self._last, self._shown = now, (self.done, self.description)
             sys.stderr.write(self.line() + "\n")
             sys.stderr.flush()

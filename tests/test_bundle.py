@@ -116,11 +116,11 @@ def test_verify_size_counts_the_bundle(tmp_path):
     artifact = tmp_path / "a.bin"
     write_artifact(make_model(8), artifact)
     script, _ = build_bundle()
-    bundled = verify_size(artifact, bundled=True)
+    bundled = verify_size(artifact)
     assert bundled["code_bytes"] == len(script)
     assert bundled["total_bytes"] == artifact.stat().st_size + len(script)
-    assert bundled["code_bytes"] * 3 < verify_size(artifact)["code_bytes"]
+    assert bundled["code_bytes"] * 3 < verify_size(artifact, source=True)["code_bytes"]
     (tmp_path / "sub.py").write_bytes(script)
     assert verify_size(artifact, [tmp_path / "sub.py"])["code_bytes"] == len(script)
-    res = CliRunner().invoke(main, ["verify-size", str(artifact), "--bundled", "--code", str(tmp_path / "sub.py")])
+    res = CliRunner().invoke(main, ["verify-size", str(artifact), "--source", "--code", str(tmp_path / "sub.py")])
     assert res.exit_code == 2 and "not both" in res.output

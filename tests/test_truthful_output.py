@@ -139,9 +139,9 @@ def test_plain_progress_lines_come_at_a_steady_interval(capsys):
     bar.finish()
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        "step 30 loss 3.0000 1,000 tok/s, 30/100 (30%), 0:12 elapsed, eta 0:28",
-        "step 60 loss 3.0000 1,000 tok/s, 60/100 (60%), 0:24 elapsed, eta 0:16",
-        "step 90 loss 3.0000 1,000 tok/s, 90/100 (90%), 0:36 elapsed, eta 0:04",  # 10 s after the last line
+        "step 10 loss 3.0000 1,000 tok/s, 10/100 (10%), 0:04 elapsed, eta 0:36",  # at once: the work started
+        "step 40 loss 3.0000 1,000 tok/s, 40/100 (40%), 0:16 elapsed, eta 0:24",
+        "step 70 loss 3.0000 1,000 tok/s, 70/100 (70%), 0:28 elapsed, eta 0:12",  # 10 s or more after the last
         "step 100 loss 3.0000 1,000 tok/s, 100/100 (100%), 0:40 elapsed, eta 0:00",
     ]
 

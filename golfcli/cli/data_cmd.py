@@ -96,7 +96,9 @@ def builtin_cmd(out_dir, vocab_size, byte_fallback, shard_tokens, overwrite, as_
 def download_cmd(variant, train_shards, out_dir, as_json) -> None:
     """Download the published challenge export through huggingface_hub (pip install 'golfcli[hub]')."""
     from golfcli.data.download import download
+    from golfcli.io import check_output_dir
 
+    check_output_dir(out_dir)
     result = download(out_dir, variant=variant, train_shards=train_shards)
 
     def render(r: dict) -> None:
