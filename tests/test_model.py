@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -197,7 +198,7 @@ def test_baseline_matches_a_hand_written_reference():
     def rope(t):
         a, b = t[..., : hd // 2], t[..., hd // 2 :]
         c, s = cos[None, :, None], sin[None, :, None]
-        return torch.cat((a * c - b * s, b * c + a * s), -1)
+        return torch.cat((a * c + b * s, b * c - a * s), -1)  # the published scripts' direction
 
     skips = []
     for i, blk in enumerate(model.blocks):
@@ -235,6 +236,18 @@ def test_xsa_removes_the_own_value_direction():
     y = captured["y"].view(1, 5, 2, 2, 8)
     v = captured["v"].view(1, 5, 2, 1, 8)
     assert (y * v).sum(-1).abs().max() < 1e-5
+
+
+def test_rope_rotates_in_the_published_direction():
+    """(x1, x2) → (x1·cos + x2·sin, −x1·sin + x2·cos): position 1 of a 2-dim head, angle 1 rad."""
+    from golfcli.model.attention import Rotary
+
+    rot = Rotary(2, 0, 10000.0, 0)
+    cos, sin = rot.cos_sin(0, 2, 2, torch.device("cpu"))
+    x = torch.tensor([3.0, 5.0]).repeat(1, 2, 1, 1)  # (B, T, H, D)
+    out = rot.apply(x, cos, sin)[0, 1, 0]
+    c, s = math.cos(1.0), math.sin(1.0)
+    torch.testing.assert_close(out, torch.tensor([3 * c + 5 * s, -3 * s + 5 * c]))
 
 
 def test_rope_rescale_base():

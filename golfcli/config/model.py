@@ -32,7 +32,9 @@ class ModelConfig:
     rope_dims: int = 0  # 0 = full head_dim; else partial RoPE on the first rope_dims dims of each head
     rope_train_seq_len: int = 0  # >0: base·(T/len)^(r/(r−2)) for sequences longer than this (record NTK rescale)
     qk_gain_init: float = 1.5
-    xsa_last_n: int = 0  # exclusive self-attention on the last N virtual layers of the current depth
+    xsa_last_n: int = 0  # exclusive self-attention (XSA) on the last N layers, counted per xsa_index
+    xsa_index: str = "virtual"  # virtual: layers v ≥ V_full − N in every phase (record-1204) | physical: blocks
+    # p ≥ num_layers − N wherever they run (record-1493, PR #363) | phase: the last N of the current phase
     disable_layer0_attn: bool = False  # virtual layer 0 runs no attention (its weights stay, unused)
 
     # --- embeddings front-end ------------------------------------------------------------------

@@ -14,6 +14,9 @@ _SDPA_HAS_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5
 class Rotary(nn.Module):
     """Rotate-half RoPE on the first `dims` dims of each head (pairs (j, j + dims/2)).
 
+    The pair (x1, x2) becomes (x1·cos + x2·sin, −x1·sin + x2·cos), the published scripts'
+    direction, so their checkpoints load without touching the q/k weights.
+
     With `train_seq_len > 0` the base is NTK-rescaled for longer sequences:
     base' = base · (length / train_seq_len)^(dims / (dims − 2)), `length` being the sequence length
     (or the KV cache's capacity when generating).
@@ -48,7 +51,7 @@ class Rotary(nn.Module):
         x1, x2 = rot[..., :half], rot[..., half:]
         cos = cos[None, :, None, :].to(x.dtype)
         sin = sin[None, :, None, :].to(x.dtype)
-        rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        rotated = torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1)
         return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
 
 

@@ -33,6 +33,7 @@ CHOICES = {
     "mlp_activation": ("relu2", "leaky_relu2"),
     "init": ("default", "orthogonal"),
     "ln_scale_index": ("virtual", "physical"),
+    "xsa_index": ("virtual", "physical", "phase"),
     "block_scalars": ("physical", "virtual"),
     "unet_skips": ("none", "add", "gated"),
     "parallel_form": ("lanes", "gptj"),
