@@ -12,7 +12,8 @@ from golfcli.config import ModelConfig, list_presets, load_config
 from golfcli.errors import GolfError
 from golfcli.model import GPT
 
-MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle", "stabilized-loop", "loop-segment"]
+MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle", "stabilized-loop", "loop-segment",
+                 "record-1493", "pr363"]
 VOCAB, T = 64, 12
 
 
@@ -266,6 +267,18 @@ def test_bigram_buckets():
     expected = [2815, ((36313 * 7) ^ (27191 * 5)) % 2815, ((36313 * 1023) ^ (27191 * 7)) % 2815]
     assert bh.bucket_ids(ids).tolist() == [expected]
     assert bh.bucket_ids(ids[:, 1:], prev_last=ids[:, 0]).tolist() == [expected[1:]]
+
+
+def test_prime_bigram_buckets():
+    """PR #363's hash: (prev·1000003 + cur) mod buckets, position 0 paired with itself, no scale."""
+    from golfcli.model.embeddings import BigramHash
+
+    bh = BigramHash(2048, 8, 16, "prime")
+    ids = torch.tensor([[5, 7, 1023]])
+    expected = [(5 * 1000003 + 5) % 2048, (5 * 1000003 + 7) % 2048, (7 * 1000003 + 1023) % 2048]
+    assert bh.bucket_ids(ids).tolist() == [expected]
+    assert bh.bucket_ids(ids[:, 1:], prev_last=ids[:, 0]).tolist() == [expected[1:]]
+    assert bh.scale is None and bh.proj.zero_init
 
 
 @pytest.mark.parametrize("bad", [

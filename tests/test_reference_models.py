@@ -141,6 +141,35 @@ def test_record_1493_equals_record1493_train_gpt(phase):
     check_equal(ref, golf, tokens(8192, 2, 128), ref.forward_logits, pairs, ref)
 
 
+# --- PR #363 ----------------------------------------------------------------------------------
+def pr363_pair(**dims):
+    mod = load_script("pr363_train_gpt.py")
+    h = hyperparameters(mod, **dims)
+    torch.manual_seed(0)
+    ref = mod.RecurrentGPT(
+        vocab_size=h.vocab_size, num_unique_blocks=h.num_unique_blocks, effective_depth=h.effective_depth,
+        depth_lora_rank=h.depth_lora_rank, model_dim=h.model_dim, num_heads=h.num_heads,
+        num_kv_heads=h.num_kv_heads, mlp_mult=h.mlp_mult, tie_embeddings=h.tie_embeddings,
+        tied_embed_init_std=h.tied_embed_init_std, logit_softcap=h.logit_softcap, rope_base=h.rope_base,
+        qk_gain_init=h.qk_gain_init, bigram_buckets=h.bigram_buckets, bigram_dim=h.bigram_dim,
+        xsa_last_n=h.xsa_last_n,
+    )
+    golf = golf_model("pr363", model_dim=h.model_dim, num_heads=h.num_heads, num_kv_heads=h.num_kv_heads)
+    return mod, ref, golf
+
+
+def test_pr363_preset_equals_pr363_train_gpt():
+    _, ref, golf = pr363_pair()
+    assert all(b.attn.use_xsa for b in ref.blocks) and all(l.xsa for l in golf.schedule.full.layers)
+    assert golf.num_params() == sum(p.numel() for p in ref.parameters()) == 6_429_720
+    perturb(ref, seed=4)
+    pairs = plain_pairs(ref)
+    copy_weights(ref, golf, pairs)
+    cap = ref.logit_softcap
+    head = lambda h: cap * torch.tanh(torch.nn.functional.linear(h, ref.tok_emb.weight) / cap)  # noqa: E731
+    check_equal(ref, golf, tokens(1024, 2, 128), logits_via_final_norm(ref, ref, head), pairs, ref)
+
+
 @pytest.mark.parametrize("preset, logged", [("record-1204", 30_352_046), ("record-1493", 35_944_536)])
 def test_parameter_counts_equal_the_logs(preset, logged):
     assert param_report(load_config(preset).model)["total"] == logged

@@ -98,11 +98,16 @@ class Attention(nn.Module):
         xsa: bool = False,
         v_extra: torch.Tensor | None = None,
         cache: LayerCache | None = None,
+        q_extra: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attention of x (B, T, dim) with `rope` = (rotary, cos, sin) for these positions;
-        `v_extra` (B, T, kv_dim) is added to V (value embeddings); `cache` holds earlier K/V."""
+        `v_extra` (B, T, kv_dim) is added to V (value embeddings, LoRA), `q_extra` (B, T, dim) to Q
+        (LoRA); `cache` holds earlier K/V."""
         B, T, _ = x.shape
-        q = self.q(x).view(B, T, self.num_heads, self.head_dim)
+        q = self.q(x)
+        if q_extra is not None:
+            q = q + q_extra.to(q.dtype)
+        q = q.view(B, T, self.num_heads, self.head_dim)
         k = self.k(x).view(B, T, self.num_kv_heads, self.head_dim)
         v = self.v(x)
         if v_extra is not None:
