@@ -59,7 +59,7 @@ def load_script(
     path = REFERENCE_DIR / file
     if not path.exists():
         pytest.skip(f"reference script {path} not found (the published scripts live in ../shared/reference)")
-    key = (file, repr(sorted((env or {}).items())))
+    key = (file, repr(sorted((env or {}).items())), str(stop_at), str(extra))
     if key in _LOADED:
         return _LOADED[key]
     _stub_cuda_imports()

@@ -25,7 +25,7 @@ RECORD1204_ENV = {
 }
 RECORD1493_ENV = {"QK_GAIN_INIT": "5.25"}
 RECORD1493_MODEL_END = "def classify_param("
-RECORD1493_MUON = ("@torch.compile\ndef zeropower_via_newtonschulz5", "CONTROL_TENSOR_NAME_PATTERNS=")
+RECORD1493_MUON = ("@torch.compile\ndef zeropower_via_newtonschulz5", "def restore_fp32_params(")
 TOL = 1e-4
 
 
