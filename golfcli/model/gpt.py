@@ -150,7 +150,14 @@ class GPT(nn.Module):
             nn.init.zeros_(self.bigram.embed.weight)
         if self.ve_shared is not None:
             nn.init.normal_(self.ve_shared.embed.weight, std=0.01)
-        self._copy_repeat_mlps(range(len(self.repeat_mlp)))
+        # Untied repeat MLPs get their base MLP's weights when a phase first uses them (set_phase); until
+        # then, as in record-1204, both of their matrices have the plain (orthogonal) init, none zeroed.
+        for module in self.repeat_mlp.modules():
+            if isinstance(module, CastedLinear):
+                if self.cfg.init == "orthogonal" and min(module.weight.shape) >= 64:
+                    nn.init.orthogonal_(module.weight)
+                else:
+                    module.reset_parameters()
 
     def _copy_repeat_mlps(self, indices) -> None:
         with torch.no_grad():
