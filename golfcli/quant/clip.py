@@ -4,11 +4,14 @@ A clip rule turns a 2-D weight into one or more candidate per-row clip values c 
 scale of a row is c / grid_max(bits). `search` offers several percentiles of |w| per row and lets
 the quantizer keep, for every row, the candidate with the smallest (Hessian-weighted) error;
 `sdclip:K` uses c = K·std(row); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
+`quant.clip_rules` (REGEX=CLIP) give tensors a rule of their own, e.g. record-1493's k = 20 for the
+embedding beside k = 12.85 for the matrices.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +53,29 @@ def parse_clip(text: str) -> ClipRule:
     if value <= 0 or (kind == "percentile" and value > 1.0):
         raise GolfError(f"--clip {text!r} is out of range ({'K > 0' if kind == 'sdclip' else '0 < P <= 1'})")
     return ClipRule(kind, value)
+
+
+def parse_clip_rules(rules: list[str]) -> list[tuple[re.Pattern, ClipRule]]:
+    """`REGEX=CLIP` strings (e.g. `tok_emb=sdclip:20`) → (pattern, rule) pairs; the last `=` separates them."""
+    parsed = []
+    for text in rules:
+        pattern, sep, clip = text.rpartition("=")
+        if not sep or not pattern:
+            raise GolfError(f"quant.clip_rules entries must look like REGEX=CLIP (e.g. 'tok_emb=sdclip:20'), got {text!r}")
+        try:
+            parsed.append((re.compile(pattern), parse_clip(clip)))
+        except re.error as exc:
+            raise GolfError(f"quant.clip_rules {text!r}: bad regular expression ({exc})") from None
+    return parsed
+
+
+def clip_for(name: str, default: ClipRule, rules: list[tuple[re.Pattern, ClipRule]]) -> ClipRule:
+    """The clip rule of one tensor: the last matching `clip_rules` entry, else `default`."""
+    rule = default
+    for pattern, clip in rules:
+        if pattern.search(name):
+            rule = clip
+    return rule
 
 
 def row_quantiles(w: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
