@@ -4,7 +4,7 @@ Forward, in order (each step only when its option is on):
   x = tok_emb(ids) [+ bigram(ids)] → rms_norm → [SmearGate] → x0 = x
   for each virtual layer of the current phase (see recurrence.py):
       [pop U-Net skip] [+ repeat embed] [+ loop embed] [+ value embeds] [+ cross-repeat] → block
-      [+ loop adapter] [push skip]
+      (its q/v plus the layer's LoRA deltas) [+ loop adapter] [push skip]
   final_norm(h) → tied head (h·tok_embᵀ) → softcap·tanh(z/softcap)
 Weights live in physical blocks (`blocks.P.attn.*`, `blocks.P.mlp.*`); per-block scalars live in
 `controls.C` (C = physical or virtual index, per `block_scalars`).
