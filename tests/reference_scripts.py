@@ -168,8 +168,10 @@ def banked_pairs(ref: torch.nn.Module) -> list[Pair]:
     n = ref.num_layers
     pairs: list[Pair] = []
     for i in range(n):
-        pairs += [("qo_bank", i, f"blocks.{i}.attn.q.weight", None), ("qo_bank", n + i, f"blocks.{i}.attn.proj.weight", None),
-                  ("kv_bank", i, f"blocks.{i}.attn.k.weight", None), ("kv_bank", n + i, f"blocks.{i}.attn.v.weight", None),
+        pairs += [("qo_bank", i, f"blocks.{i}.attn.q.weight", None),
+                  ("qo_bank", n + i, f"blocks.{i}.attn.proj.weight", None),
+                  ("kv_bank", i, f"blocks.{i}.attn.k.weight", None),
+                  ("kv_bank", n + i, f"blocks.{i}.attn.v.weight", None),
                   ("mlp_up_bank", i, f"blocks.{i}.mlp.fc.weight", None),
                   ("mlp_down_bank", i, f"blocks.{i}.mlp.proj.weight", None)]
     for name, _ in ref.named_parameters():
@@ -182,14 +184,6 @@ def banked_pairs(ref: torch.nn.Module) -> list[Pair]:
         else:
             pairs.append((name, None, renamed(name), None))
     return pairs
-
-
-def compare_forward(
-    ref_logits: Callable[[torch.Tensor], torch.Tensor], golf: GPT, ids: torch.Tensor,
-) -> float:
-    """max |Δlogits| between the reference and golf on `ids`."""
-    with torch.no_grad():
-        return (ref_logits(ids) - golf(ids)).abs().max().item()
 
 
 def logits_via_final_norm(model: torch.nn.Module, loss_forward: Callable, head: Callable) -> Callable:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfcli.model.params import param_report
 from golfcli.config import load_config
+from golfcli.model.params import param_report
 from reference_scripts import (
     banked_pairs, copy_weights, golf_model, grad_errors, load_script, logits_via_final_norm, perturb, plain_pairs,
     tokens,

@@ -34,7 +34,7 @@ class ModelConfig:
     qk_gain_init: float = 1.5
     xsa_last_n: int = 0  # exclusive self-attention (XSA) on the last N layers, counted per xsa_index
     xsa_index: str = "virtual"  # virtual: layers v ≥ V_full − N in every phase (record-1204) | physical: blocks
-    # p ≥ num_layers − N wherever they run (record-1493, PR #363) | phase: the last N of the current phase
+    # p ≥ num_layers − N wherever they run (record-1493; PR #363's 3 of 3) | phase: the last N of the current phase
     disable_layer0_attn: bool = False  # virtual layer 0 runs no attention (its weights stay, unused)
 
     # --- embeddings front-end ------------------------------------------------------------------

@@ -98,7 +98,8 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.controls = nn.ModuleList(BlockControls(cfg) for _ in range(sched.num_controls))
         self.repeat_mlp = nn.ModuleList(RepeatMLP(cfg) for _ in range(sched.num_repeat_mlps))
-        self.lora = nn.ModuleList(DepthLoRA(d, d, kv_dim, cfg.lora_rank) for _ in range(n_virtual if cfg.lora_rank else 0))
+        n_lora = n_virtual if cfg.lora_rank else 0
+        self.lora = nn.ModuleList(DepthLoRA(d, d, kv_dim, cfg.lora_rank) for _ in range(n_lora))
 
         n_skip = sched.num_skips
         self.skip_weights = nn.Parameter(torch.ones(n_skip, d)) if n_skip else None

@@ -102,7 +102,8 @@ class RecurrenceSchedule:
         else:
             counts = [full]
         self.full_passes = full
-        self._full_virtual = self.seg_start + full * (self.seg_end - self.seg_start + 1) + cfg.num_layers - 1 - self.seg_end
+        seg_len = self.seg_end - self.seg_start + 1
+        self._full_virtual = cfg.num_layers + (full - 1) * seg_len  # layers of the full-depth stack
         self.layouts = [self._layout(p) for p in counts]
         if cfg.unet_skips != "none" and self.num_skips == 0:
             raise GolfError("model.unet_skips needs an encoder and a decoder (more than one layer)")

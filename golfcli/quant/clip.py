@@ -61,7 +61,9 @@ def parse_clip_rules(rules: list[str]) -> list[tuple[re.Pattern, ClipRule]]:
     for text in rules:
         pattern, sep, clip = text.rpartition("=")
         if not sep or not pattern:
-            raise GolfError(f"quant.clip_rules entries must look like REGEX=CLIP (e.g. 'tok_emb=sdclip:20'), got {text!r}")
+            raise GolfError(
+                f"quant.clip_rules entries must look like REGEX=CLIP (e.g. 'tok_emb=sdclip:20'), got {text!r}"
+            )
         try:
             parsed.append((re.compile(pattern), parse_clip(clip)))
         except re.error as exc:
