@@ -3,7 +3,7 @@
 A clip rule turns a 2-D weight into one or more candidate per-row clip values c (rows,); the grid
 scale of a row is c / grid_max(bits). `search` offers several percentiles of |w| per row and lets
 the quantizer keep, for every row, the candidate with the smallest (Hessian-weighted) error;
-`sdclip:K` uses c = K·std(row); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
+`sdclip:K` uses c = K·std(row) (unbiased, as the records); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
 `quant.clip_rules` (REGEX=CLIP) give tensors a rule of their own, e.g. record-1493's k = 20 for the
 embedding beside k = 12.85 for the matrices.
 """
@@ -105,7 +105,7 @@ def candidate_clips(w: torch.Tensor, rule: ClipRule) -> torch.Tensor:
         return row_quantiles(w, SEARCH_PERCENTILES)
     if rule.kind == "percentile":
         return row_quantiles(w, (rule.value,))
-    std = w.float().std(dim=1, unbiased=False)
+    std = w.float().std(dim=1)  # the records' SDClip: the unbiased (n − 1) row std
     return (rule.value * std)[None]
 
 
