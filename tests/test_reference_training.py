@@ -27,7 +27,7 @@ def golf_optimizers(golf, preset: str) -> list[torch.optim.Optimizer]:
     """Muon (bf16 Newton–Schulz) and AdamW over golf's parameter groups, settings from the preset."""
     tc = load_config(preset).train
     groups = golf.param_groups()
-    extra = {"row_normalize": True} if tc.muon_row_normalize else {}
+    extra = {_row_normalize_arg(): True} if tc.muon_row_normalize else {}
     muon = Muon(groups["matrix"], lr=tc.matrix_lr, momentum=tc.muon_momentum_start, weight_decay=tc.muon_wd,
                 ns_steps=tc.muon_ns_steps, ns_dtype=torch.bfloat16, **extra)
     adam = torch.optim.AdamW(
@@ -114,13 +114,14 @@ def test_record_1204_trains_like_record1204_train_gpt(phase):
     compare(ref, opts, muon, h, golf, "record-1204", banked_pairs(ref), 1024)
 
 
-def _golf_muon_row_normalizes() -> bool:
-    return "row_normalize" in inspect.signature(Muon.__init__).parameters
+def _row_normalize_arg() -> str | None:
+    """The name of golf Muon's MuonEq-R switch (train.muon_row_normalize), if it has one."""
+    return next((p for p in inspect.signature(Muon.__init__).parameters if "row_normal" in p), None)
 
 
 @pytest.mark.parametrize("phase", [0, 1])
 def test_record_1493_trains_like_record1493_train_gpt(phase):
-    if not _golf_muon_row_normalizes():
+    if _row_normalize_arg() is None:
         pytest.skip("golf's Muon does not take row_normalize (MuonEq-R, train.muon_row_normalize) yet")
     mod, h, ref, golf = record1493_pair(vocab_size=1024, **SMALL)
     ref.looping_active = phase == 1
