@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from golfcli.config import ModelConfig, list_presets, load_config
 from golfcli.errors import GolfError
 from golfcli.model import GPT
 
-MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle", "stabilized-loop", "loop-segment"]
+MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle", "stabilized-loop", "loop-segment",
+                 "record-1493", "pr363"]
 VOCAB, T = 64, 12
 
 
@@ -177,7 +179,8 @@ def test_record_init_follows_the_spec():
     assert model.blocks[3].attn.proj.weight.abs().max() == 0 and model.blocks[3].mlp.proj.weight.abs().max() == 0
     assert abs(model.tok_emb.weight.std().item() - 0.005) < 5e-4
     assert torch.equal(model.controls[12].q_gain, torch.full((4,), 1.5))
-    assert torch.equal(model.repeat_mlp[1].mlp.fc.weight, model.blocks[5].mlp.fc.weight)
+    r = model.repeat_mlp[1].mlp.proj.weight  # orthogonal, not zero, until recurrence copies block 5's MLP
+    torch.testing.assert_close(r @ r.T, torch.eye(64), atol=1e-4, rtol=0)
     assert model.parallel_resid_lambdas[7, 0].item() == pytest.approx(1.1 ** 0.5)
     assert model.bigram.scale.item() == pytest.approx(0.05) and model.ve_shared.scale.item() == pytest.approx(0.1)
 
@@ -197,7 +200,7 @@ def test_baseline_matches_a_hand_written_reference():
     def rope(t):
         a, b = t[..., : hd // 2], t[..., hd // 2 :]
         c, s = cos[None, :, None], sin[None, :, None]
-        return torch.cat((a * c - b * s, b * c + a * s), -1)
+        return torch.cat((a * c + b * s, b * c - a * s), -1)  # the published scripts' direction
 
     skips = []
     for i, blk in enumerate(model.blocks):
@@ -237,6 +240,18 @@ def test_xsa_removes_the_own_value_direction():
     assert (y * v).sum(-1).abs().max() < 1e-5
 
 
+def test_rope_rotates_in_the_published_direction():
+    """(x1, x2) → (x1·cos + x2·sin, −x1·sin + x2·cos): position 1 of a 2-dim head, angle 1 rad."""
+    from golfcli.model.attention import Rotary
+
+    rot = Rotary(2, 0, 10000.0, 0)
+    cos, sin = rot.cos_sin(0, 2, 2, torch.device("cpu"))
+    x = torch.tensor([3.0, 5.0]).repeat(1, 2, 1, 1)  # (B, T, H, D)
+    out = rot.apply(x, cos, sin)[0, 1, 0]
+    c, s = math.cos(1.0), math.sin(1.0)
+    torch.testing.assert_close(out, torch.tensor([3 * c + 5 * s, -3 * s + 5 * c]))
+
+
 def test_rope_rescale_base():
     from golfcli.model.attention import Rotary
 
@@ -253,6 +268,18 @@ def test_bigram_buckets():
     expected = [2815, ((36313 * 7) ^ (27191 * 5)) % 2815, ((36313 * 1023) ^ (27191 * 7)) % 2815]
     assert bh.bucket_ids(ids).tolist() == [expected]
     assert bh.bucket_ids(ids[:, 1:], prev_last=ids[:, 0]).tolist() == [expected[1:]]
+
+
+def test_prime_bigram_buckets():
+    """PR #363's hash: (prev·1000003 + cur) mod buckets, position 0 paired with itself, no scale."""
+    from golfcli.model.embeddings import BigramHash
+
+    bh = BigramHash(2048, 8, 16, "prime")
+    ids = torch.tensor([[5, 7, 1023]])
+    expected = [(5 * 1000003 + 5) % 2048, (5 * 1000003 + 7) % 2048, (7 * 1000003 + 1023) % 2048]
+    assert bh.bucket_ids(ids).tolist() == [expected]
+    assert bh.bucket_ids(ids[:, 1:], prev_last=ids[:, 0]).tolist() == [expected[1:]]
+    assert bh.scale is None and bh.proj.zero_init
 
 
 @pytest.mark.parametrize("bad", [

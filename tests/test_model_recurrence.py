@@ -26,6 +26,8 @@ def test_record_1204_mini_recurrence():
     assert [l.repeat_mlp for l in full.layers] == [-1] * 6 + [0, 1] + [-1] * 5
     assert [l.control for l in full.layers] == list(range(13))  # per-virtual scalars
     assert [l.index for l in full.layers if l.xsa] == list(range(2, 13))
+    # XSA is fixed on virtual layers 2..12 of the full stack: phase 0 runs it on 2..10, not on 1
+    assert [l.index for l in s.layout(0).layers if l.xsa] == list(range(2, 11))
     assert [l.index for l in full.layers if l.ve_slot >= 0] == [9, 10]
     assert [l.index for l in full.layers if l.physical >= 7] == [9, 10, 11, 12]  # parallel lanes
     # the last decoder layer gets no skip; slot 5 is unused before recurrence
@@ -47,6 +49,19 @@ def test_loop_segment_matches_the_1_0810_record():
     assert s.layout(0).physical == list(range(11))
     assert [l.control for l in full.layers] == full.physical  # all per-block scalars shared
     assert [s.phase_for(0, f) for f in (0.0, 0.349, 0.35, 1.0)] == [0, 0, 1, 1]
+    # all 11 blocks carry XSA, so every one of the 17 looped layers (and the 11 of phase 0) uses it
+    assert all(l.xsa for l in full.layers) and all(l.xsa for l in s.layout(0).layers)
+
+
+def test_xsa_index_modes_differ_only_under_recurrence():
+    """Last 3 of 17: virtual → v 14..16; physical → blocks 8..10 (v 14..16 too); phase → v 8..10 in phase 0."""
+    s = {m: schedule("loop-segment", xsa_last_n=3, xsa_index=m) for m in ("virtual", "physical", "phase")}
+    assert [l.index for l in s["virtual"].full.layers if l.xsa] == [14, 15, 16]
+    assert [l.index for l in s["virtual"].layout(0).layers if l.xsa] == []
+    assert [l.index for l in s["phase"].layout(0).layers if l.xsa] == [8, 9, 10]
+    assert [l.index for l in s["physical"].layout(0).layers if l.xsa] == [8, 9, 10]
+    assert [l.physical for l in schedule("loop-segment", xsa_last_n=7, xsa_index="physical").full.layers
+            if l.xsa] == [4, 5, 4, 5, 4, 5, 6, 7, 8, 9, 10]
 
 
 def test_segment_sweep_is_one_set_away():
@@ -67,7 +82,7 @@ def test_recur_3x4_progressive_depth():
     s = schedule("recur-3x4")
     assert [s.layout(p).physical for p in range(3)] == [[0, 1, 2] * 2, [0, 1, 2] * 3, [0, 1, 2] * 4]
     assert [s.phase_for(0, f) for f in (0.0, 0.29, 0.30, 0.49, 0.50, 0.99, 1.0)] == [0, 0, 1, 1, 2, 2, 2]
-    # XSA is "the last 4 of the current depth"
+    # XSA is "the last 4 of the current depth" (xsa_index = "phase")
     assert [l.index for l in s.layout(0).layers if l.xsa] == [2, 3, 4, 5]
     assert [l.index for l in s.layout(2).layers if l.xsa] == [8, 9, 10, 11]
     assert [l.pass_index for l in s.layout(2).layers] == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3

@@ -32,16 +32,23 @@ class ModelConfig:
     rope_dims: int = 0  # 0 = full head_dim; else partial RoPE on the first rope_dims dims of each head
     rope_train_seq_len: int = 0  # >0: base·(T/len)^(r/(r−2)) for sequences longer than this (record NTK rescale)
     qk_gain_init: float = 1.5
-    xsa_last_n: int = 0  # exclusive self-attention on the last N virtual layers of the current depth
+    xsa_last_n: int = 0  # exclusive self-attention (XSA) on the last N layers, counted per xsa_index
+    xsa_index: str = "virtual"  # virtual: layers v ≥ V_full − N in every phase (record-1204) | physical: blocks
+    # p ≥ num_layers − N wherever they run (record-1493; PR #363's 3 of 3) | phase: the last N of the current phase
     disable_layer0_attn: bool = False  # virtual layer 0 runs no attention (its weights stay, unused)
 
     # --- embeddings front-end ------------------------------------------------------------------
     bigram_vocab_size: int = 0  # BigramHash buckets (0 = off); the last bucket serves position 0
     bigram_dim: int = 128
+    bigram_hash: str = "xor"  # xor: record-1204's hash, reserved bucket at position 0, learned scale 0.05 |
+    # prime: PR #363's (t_prev·1000003 + t) mod buckets (position 0 pairs a token with itself), no scale,
+    # table N(0, 0.02), zero projection trained by Muon
     smear_gate: bool = False
     ve_dim: int = 0  # value embedding into attention V (0 = off): Embedding(V, ve_dim) → proj to kv_dim
     ve_layers: tuple[int, ...] = ()  # virtual layers whose V gets the value embedding
     value_embeds: int = 0  # tables added to the residual stream, scaled per effective layer (PR #1453)
+
+    lora_rank: int = 0  # PR #363: a rank-r q/v adapter per virtual layer, on the normed attention input (0 = off)
 
     # --- block ---------------------------------------------------------------------------------
     ln_scale: bool = False  # multiply each normed sublayer input by 1/√(index+1)

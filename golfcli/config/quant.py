@@ -39,6 +39,10 @@ class QuantConfig:
     other_bits: int = 8
     rules: list[str] = field(default_factory=list)  # "REGEX=BITS", later rules win over earlier ones
     clip: str = "search"  # "search" | "sdclip:K" | "percentile:P"
+    clip_rules: list[str] = field(default_factory=list)  # "REGEX=CLIP" (e.g. "tok_emb=sdclip:20"); later win over clip
+    hessian_top_n: int = 0  # record-1204: the N attn/mlp matrices of largest tr(H), looped layers first, get
+    hessian_top_bits: int = 6  # ... this width, the other attn/mlp matrices hessian_rest_bits (0 = off;
+    hessian_rest_bits: int = 5  # `rules` still win over it)
     damp: float = 0.01  # GPTQ damping, a fraction of mean(diag H); raised automatically on failure
     block: int = 128  # GPTQ lazy-update block size (columns)
     act_order: bool = True  # GPTQ columns in order of decreasing diag(H)

@@ -14,6 +14,9 @@ _SDPA_HAS_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5
 class Rotary(nn.Module):
     """Rotate-half RoPE on the first `dims` dims of each head (pairs (j, j + dims/2)).
 
+    The pair (x1, x2) becomes (x1·cos + x2·sin, −x1·sin + x2·cos), the published scripts'
+    direction, so their checkpoints load without touching the q/k weights.
+
     With `train_seq_len > 0` the base is NTK-rescaled for longer sequences:
     base' = base · (length / train_seq_len)^(dims / (dims − 2)), `length` being the sequence length
     (or the KV cache's capacity when generating).
@@ -48,7 +51,7 @@ class Rotary(nn.Module):
         x1, x2 = rot[..., :half], rot[..., half:]
         cos = cos[None, :, None, :].to(x.dtype)
         sin = sin[None, :, None, :].to(x.dtype)
-        rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        rotated = torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1)
         return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
 
 
@@ -95,11 +98,16 @@ class Attention(nn.Module):
         xsa: bool = False,
         v_extra: torch.Tensor | None = None,
         cache: LayerCache | None = None,
+        q_extra: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attention of x (B, T, dim) with `rope` = (rotary, cos, sin) for these positions;
-        `v_extra` (B, T, kv_dim) is added to V (value embeddings); `cache` holds earlier K/V."""
+        `v_extra` (B, T, kv_dim) is added to V (value embeddings, LoRA), `q_extra` (B, T, dim) to Q
+        (LoRA); `cache` holds earlier K/V."""
         B, T, _ = x.shape
-        q = self.q(x).view(B, T, self.num_heads, self.head_dim)
+        q = self.q(x)
+        if q_extra is not None:
+            q = q + q_extra.to(q.dtype)
+        q = q.view(B, T, self.num_heads, self.head_dim)
         k = self.k(x).view(B, T, self.num_kv_heads, self.head_dim)
         v = self.v(x)
         if v_extra is not None:

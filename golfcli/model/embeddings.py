@@ -10,25 +10,30 @@ from golfcli.model.linear import CastedLinear
 
 
 class BigramHash(nn.Module):
-    """Embedding of a hash of (token, previous token), projected to model_dim and scaled.
+    """Embedding of a hash of (token, previous token), projected to model_dim (and scaled).
 
-    bucket(t_i, t_{i−1}) = ((36313·t_i) XOR (27191·t_{i−1})) mod (buckets − 1); position 0 of a
-    sequence (no previous token) uses the reserved last bucket. Only input tokens are hashed, so the
-    feature at position i depends on tokens ≤ i.
+    "xor" (record-1204): bucket(t_i, t_{i−1}) = ((36313·t_i) XOR (27191·t_{i−1})) mod (buckets − 1);
+    position 0 of a sequence (no previous token) uses the reserved last bucket; output × a learned
+    scale (init 0.05). "prime" (PR #363): bucket = (t_{i−1}·1000003 + t_i) mod buckets with t_{−1} = t_0,
+    no scale. Only input tokens are hashed, so the feature at position i depends on tokens ≤ i.
     """
 
-    def __init__(self, buckets: int, dim: int, model_dim: int):
+    def __init__(self, buckets: int, dim: int, model_dim: int, hash_kind: str = "xor"):
         super().__init__()
         if buckets < 2:
             raise ValueError(f"bigram buckets must be ≥ 2, got {buckets}")
         self.buckets = buckets
+        self.hash_kind = hash_kind
         self.embed = nn.Embedding(buckets, dim)
-        self.proj = CastedLinear(dim, model_dim)
-        self.scale = nn.Parameter(torch.tensor(0.05))
+        self.proj = CastedLinear(dim, model_dim, zero_init=hash_kind == "prime")
+        self.scale = nn.Parameter(torch.tensor(0.05)) if hash_kind == "xor" else None
 
     def bucket_ids(self, ids: torch.Tensor, prev_last: torch.Tensor | None = None) -> torch.Tensor:
         """Bucket per position of ids (B, T); `prev_last` (B,) is the token before ids[:, 0], if any."""
         ids = ids.long()
+        if self.hash_kind == "prime":
+            first = ids[:, :1] if prev_last is None else prev_last.long().view(-1, 1)
+            return (torch.cat((first, ids[:, :-1]), dim=1) * 1000003 + ids) % self.buckets
         if prev_last is None:
             prev, cur = ids[:, :-1], ids[:, 1:]
         else:
@@ -39,8 +44,8 @@ class BigramHash(nn.Module):
         return h
 
     def forward(self, ids: torch.Tensor, prev_last: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.embed(self.bucket_ids(ids, prev_last))
-        return self.proj(h) * self.scale
+        h = self.proj(self.embed(self.bucket_ids(ids, prev_last)))
+        return h * self.scale if self.scale is not None else h
 
 
 class SmearGate(nn.Module):

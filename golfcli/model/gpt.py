@@ -4,7 +4,7 @@ Forward, in order (each step only when its option is on):
   x = tok_emb(ids) [+ bigram(ids)] → rms_norm → [SmearGate] → x0 = x
   for each virtual layer of the current phase (see recurrence.py):
       [pop U-Net skip] [+ repeat embed] [+ loop embed] [+ value embeds] [+ cross-repeat] → block
-      [+ loop adapter] [push skip]
+      (its q/v plus the layer's LoRA deltas) [+ loop adapter] [push skip]
   final_norm(h) → tied head (h·tok_embᵀ) → softcap·tanh(z/softcap)
 Weights live in physical blocks (`blocks.P.attn.*`, `blocks.P.mlp.*`); per-block scalars live in
 `controls.C` (C = physical or virtual index, per `block_scalars`).
@@ -26,6 +26,7 @@ from golfcli.model.blocks import Block, BlockControls, RepeatMLP
 from golfcli.model.cache import GenerationCache
 from golfcli.model.embeddings import BigramHash, SmearGate, ValueEmbedding, rms_norm
 from golfcli.model.linear import QAT_MODES, CastedLinear
+from golfcli.model.lora import DepthLoRA
 from golfcli.model.mlp import LoopAdapter
 from golfcli.model.recurrence import RecurrenceSchedule, VirtualLayer
 
@@ -33,6 +34,8 @@ CHOICES = {
     "mlp_activation": ("relu2", "leaky_relu2"),
     "init": ("default", "orthogonal"),
     "ln_scale_index": ("virtual", "physical"),
+    "xsa_index": ("virtual", "physical", "phase"),
+    "bigram_hash": ("xor", "prime"),
     "block_scalars": ("physical", "virtual"),
     "unet_skips": ("none", "add", "gated"),
     "parallel_form": ("lanes", "gptj"),
@@ -83,7 +86,9 @@ class GPT(nn.Module):
         self.rotary = Rotary(head_dim, cfg.rope_dims, cfg.rope_base, cfg.rope_train_seq_len)
 
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
-        self.bigram = BigramHash(cfg.bigram_vocab_size, cfg.bigram_dim, d) if cfg.bigram_vocab_size else None
+        self.bigram = (
+            BigramHash(cfg.bigram_vocab_size, cfg.bigram_dim, d, cfg.bigram_hash) if cfg.bigram_vocab_size else None
+        )
         self.smear = SmearGate(d) if cfg.smear_gate else None
         self.ve_shared = ValueEmbedding(cfg.vocab_size, cfg.ve_dim, kv_dim) if cfg.ve_dim else None
         self.ve_layer_scales = nn.Parameter(torch.ones(len(cfg.ve_layers))) if cfg.ve_dim else None
@@ -93,6 +98,8 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.controls = nn.ModuleList(BlockControls(cfg) for _ in range(sched.num_controls))
         self.repeat_mlp = nn.ModuleList(RepeatMLP(cfg) for _ in range(sched.num_repeat_mlps))
+        n_lora = n_virtual if cfg.lora_rank else 0
+        self.lora = nn.ModuleList(DepthLoRA(d, d, kv_dim, cfg.lora_rank) for _ in range(n_lora))
 
         n_skip = sched.num_skips
         self.skip_weights = nn.Parameter(torch.ones(n_skip, d)) if n_skip else None
@@ -138,11 +145,20 @@ class GPT(nn.Module):
                     nn.init.zeros_(module.weight)
                 elif self.cfg.init == "orthogonal" and min(module.weight.shape) >= 64:
                     nn.init.orthogonal_(module.weight)
-        if self.bigram is not None:
+        if self.bigram is not None and self.cfg.bigram_hash == "prime":
+            nn.init.normal_(self.bigram.embed.weight, std=0.02)
+        elif self.bigram is not None:
             nn.init.zeros_(self.bigram.embed.weight)
         if self.ve_shared is not None:
             nn.init.normal_(self.ve_shared.embed.weight, std=0.01)
-        self._copy_repeat_mlps(range(len(self.repeat_mlp)))
+        # Untied repeat MLPs get their base MLP's weights when a phase first uses them (set_phase); until
+        # then, as in record-1204, both of their matrices have the plain (orthogonal) init, none zeroed.
+        for module in self.repeat_mlp.modules():
+            if isinstance(module, CastedLinear):
+                if self.cfg.init == "orthogonal" and min(module.weight.shape) >= 64:
+                    nn.init.orthogonal_(module.weight)
+                else:
+                    module.reset_parameters()
 
     def _copy_repeat_mlps(self, indices) -> None:
         with torch.no_grad():
@@ -199,18 +215,20 @@ class GPT(nn.Module):
 
     # --- parameters ------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Optimizer groups: "matrix" (Muon: block/repeat/adapter matrices), "embed" (tables, untied
-        head), "scalar" (everything else, incl. bigram.proj and ve_shared.proj)."""
+        """Optimizer groups: "matrix" (Muon: block/repeat/adapter/LoRA matrices, and bigram.proj with the
+        "prime" hash), "embed" (tables, untied head), "scalar" (everything else, incl. the "xor" hash's
+        bigram.proj and ve_shared.proj)."""
         groups: dict[str, list[nn.Parameter]] = {"matrix": [], "embed": [], "scalar": []}
         for name, p in self.named_parameters():
             groups[self.group_of(name, p)].append(p)
         return groups
 
-    @staticmethod
-    def group_of(name: str, p: torch.Tensor) -> str:
+    def group_of(self, name: str, p: torch.Tensor) -> str:
         """The optimizer group of one named parameter."""
         top = name.split(".")[0]
-        if p.ndim == 2 and top in ("blocks", "repeat_mlp", "adapters") and name.endswith(".weight"):
+        if p.ndim == 2 and top in ("blocks", "repeat_mlp", "adapters", "lora") and name.endswith(".weight"):
+            return "matrix"
+        if name == "bigram.proj.weight" and self.cfg.bigram_hash == "prime":
             return "matrix"
         if top in ("tok_emb", "value_embeds", "lm_head") or name in ("bigram.embed.weight", "ve_shared.embed.weight"):
             return "embed"
@@ -342,9 +360,14 @@ class GPT(nn.Module):
         attn_on = not (cfg.disable_layer0_attn and v == 0)
         v_extra = ve * self.ve_layer_scales[layer.ve_slot] if layer.ve_slot >= 0 else None
         kv = cache.layers[v] if cache is not None else None
+        lora = self.lora[v] if len(self.lora) else None
 
         def attend(x: torch.Tensor) -> torch.Tensor:
-            return block.attn(rms_norm(x) * s, ctrl.q_gain, rope, layer.xsa, v_extra, kv)
+            n = rms_norm(x) * s
+            if lora is None:
+                return block.attn(n, ctrl.q_gain, rope, layer.xsa, v_extra, kv)
+            v_in = lora.v_delta(n) if v_extra is None else v_extra + lora.v_delta(n)
+            return block.attn(n, ctrl.q_gain, rope, layer.xsa, v_in, kv, q_extra=lora.q_delta(n))
 
         parallel = cfg.parallel_start_layer >= 0 and p >= cfg.parallel_start_layer
         if parallel and cfg.parallel_form == "lanes":

@@ -18,7 +18,7 @@ COMPONENTS = {
     "skip_weights": "skips", "skip_gates": "skips",
     "parallel_post_lambdas": "parallel", "parallel_resid_lambdas": "parallel",
     "loop_embed": "loop", "repeat_embed": "loop", "cross_repeat_scales": "loop", "adapters": "loop",
-    "film_gamma": "loop", "film_beta": "loop",
+    "film_gamma": "loop", "film_beta": "loop", "lora": "lora",
 }
 
 
@@ -45,7 +45,7 @@ def param_report(cfg: ModelConfig) -> dict[str, Any]:
         groups[component_of(name)] = groups.get(component_of(name), 0) + p.numel()
         optimizer[model.group_of(name, p)] += p.numel()
     order = ["embed", "attn", "mlp", "repeat_mlp", "block_scalars", "skips", "parallel", "bigram", "smear",
-             "value_embed", "loop", "other"]
+             "value_embed", "loop", "lora", "other"]
     return {
         "total": model.num_params(),
         "groups": {k: groups[k] for k in order if k in groups},

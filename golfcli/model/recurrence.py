@@ -102,6 +102,8 @@ class RecurrenceSchedule:
         else:
             counts = [full]
         self.full_passes = full
+        seg_len = self.seg_end - self.seg_start + 1
+        self._full_virtual = cfg.num_layers + (full - 1) * seg_len  # layers of the full-depth stack
         self.layouts = [self._layout(p) for p in counts]
         if cfg.unet_skips != "none" and self.num_skips == 0:
             raise GolfError("model.unet_skips needs an encoder and a decoder (more than one layer)")
@@ -155,11 +157,28 @@ class RecurrenceSchedule:
                 repeat_mlp=(r - 1) * seg_len + slot if untie and r > 0 else -1,
                 push_skip=v in push,
                 skip_slot=pops.get(v, -1),
-                xsa=v >= n_virtual - c.xsa_last_n,
+                xsa=self._xsa(v, p, n_virtual),
                 ve_slot=c.ve_layers.index(v) if c.ve_dim and v in c.ve_layers else -1,
                 pass_start=slot == 0,
             ))
         return Layout(passes=passes, layers=tuple(layers))
+
+    def _xsa(self, v: int, p: int, n_virtual: int) -> bool:
+        """Whether virtual layer v (block p) of a layout with n_virtual layers uses XSA.
+
+        XSA is fixed when the model is built, as in the published scripts: "virtual" flags the last
+        xsa_last_n virtual layers of the full-depth stack, so a shallower phase keeps XSA off its first
+        layers; "physical" flags the last xsa_last_n blocks, so every pass over them uses it; "phase"
+        takes the last xsa_last_n layers of whatever stack the phase runs.
+        """
+        n = self.cfg.xsa_last_n
+        if n <= 0:
+            return False
+        if self.cfg.xsa_index == "physical":
+            return p >= self.cfg.num_layers - n
+        if self.cfg.xsa_index == "phase":
+            return v >= n_virtual - n
+        return v >= self._full_virtual - n
 
     def _skip_plan(self, plan: list[tuple[int, int, int]]) -> tuple[set[int], dict[int, int]]:
         """Virtual layers that push a skip, and {virtual layer: skip slot} for those that pop one."""

@@ -3,12 +3,15 @@
 A clip rule turns a 2-D weight into one or more candidate per-row clip values c (rows,); the grid
 scale of a row is c / grid_max(bits). `search` offers several percentiles of |w| per row and lets
 the quantizer keep, for every row, the candidate with the smallest (Hessian-weighted) error;
-`sdclip:K` uses c = K·std(row); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
+`sdclip:K` uses c = K·std(row) (unbiased, as the records); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
+`quant.clip_rules` (REGEX=CLIP) give tensors a rule of their own, e.g. record-1493's k = 20 for the
+embedding beside k = 12.85 for the matrices.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +55,31 @@ def parse_clip(text: str) -> ClipRule:
     return ClipRule(kind, value)
 
 
+def parse_clip_rules(rules: list[str]) -> list[tuple[re.Pattern, ClipRule]]:
+    """`REGEX=CLIP` strings (e.g. `tok_emb=sdclip:20`) → (pattern, rule) pairs; the last `=` separates them."""
+    parsed = []
+    for text in rules:
+        pattern, sep, clip = text.rpartition("=")
+        if not sep or not pattern:
+            raise GolfError(
+                f"quant.clip_rules entries must look like REGEX=CLIP (e.g. 'tok_emb=sdclip:20'), got {text!r}"
+            )
+        try:
+            parsed.append((re.compile(pattern), parse_clip(clip)))
+        except re.error as exc:
+            raise GolfError(f"quant.clip_rules {text!r}: bad regular expression ({exc})") from None
+    return parsed
+
+
+def clip_for(name: str, default: ClipRule, rules: list[tuple[re.Pattern, ClipRule]]) -> ClipRule:
+    """The clip rule of one tensor: the last matching `clip_rules` entry, else `default`."""
+    rule = default
+    for pattern, clip in rules:
+        if pattern.search(name):
+            rule = clip
+    return rule
+
+
 def row_quantiles(w: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
     """Per-row quantiles of |w| (linear interpolation), shape (len(qs), rows).
 
@@ -77,7 +105,7 @@ def candidate_clips(w: torch.Tensor, rule: ClipRule) -> torch.Tensor:
         return row_quantiles(w, SEARCH_PERCENTILES)
     if rule.kind == "percentile":
         return row_quantiles(w, (rule.value,))
-    std = w.float().std(dim=1, unbiased=False)
+    std = w.float().std(dim=1)  # the records' SDClip: the unbiased (n − 1) row std
     return (rule.value * std)[None]
 
 

@@ -2,7 +2,9 @@
 
 Every float tensor with more than `passthrough_max` elements is quantized on the symmetric grid
 of its bit width: the width of its role (attn, mlp, embed, other), overridden by `--rule
-REGEX=BITS` (later rules win), or — with `--target-bytes` — chosen by the byte-budget planner.
+REGEX=BITS` (later rules win), or — with `--target-bytes` — chosen by the byte-budget planner;
+`hessian_top_n` replaces the role widths of attn/mlp matrices by record-1204's tr(H) ranking
+(quant/ranking.py). `clip_rules` give matching tensors their own clip rule.
 Weights with a Hessian are quantized by GPTQ (method gptq), the rest by round to nearest; the clip
 rule picks each row's scale. Weights the calibration forward never used (listed as `unused` in the
 Hessians file, e.g. layer-0 attention with disable_layer0_attn) get all-zero codes. Smaller float
@@ -27,9 +29,11 @@ from golfcli.errors import FormatError, GolfError
 from golfcli.io import provenance, require_file, sha256_file
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
 from golfcli.qtensor import save_quantized
-from golfcli.quant.clip import parse_clip
+from golfcli.model.recurrence import RecurrenceSchedule
+from golfcli.quant.clip import clip_for, parse_clip, parse_clip_rules
 from golfcli.quant.hessians import load_hessians
 from golfcli.quant.plan import PlanOption, plan_bits
+from golfcli.quant.ranking import ranked_widths
 from golfcli.quant.size import passthrough_bytes, quantized_bytes
 from golfcli.quant.tensor import QuantOption, TensorQuant, quantize_tensor
 
@@ -51,6 +55,11 @@ def check_quant_config(q: QuantConfig) -> None:
         parse_bits(b, "quant.plan_bits")
     parse_rules(q.rules)
     parse_clip(q.clip)
+    parse_clip_rules(q.clip_rules)
+    if q.hessian_top_n < 0:
+        raise GolfError(f"quant.hessian_top_n must be ≥ 0, got {q.hessian_top_n}")
+    parse_bits(q.hessian_top_bits, "quant.hessian_top_bits")
+    parse_bits(q.hessian_rest_bits, "quant.hessian_rest_bits")
     if q.damp < 0:
         raise GolfError(f"--damp must be ≥ 0, got {q.damp}")
     if q.block < 1:
@@ -91,6 +100,7 @@ def quantize(
     check_quant_config(q)
     rules = parse_rules(q.rules)
     clip = parse_clip(q.clip)
+    clip_rules = parse_clip_rules(q.clip_rules)
 
     hessians: dict[str, torch.Tensor] = {}
     calib_meta: dict[str, Any] = {}
@@ -112,6 +122,7 @@ def quantize(
     for w in warnings:
         console.info(f"[yellow]warning[/yellow]: {w}")
     unused = set(calib_meta.get("unused") or []) & set(to_quantize)
+    ranked = _ranked_widths(q, cfg, to_quantize, hessians)
 
     start = time.perf_counter()
     results: dict[str, TensorQuant] = {}
@@ -119,6 +130,8 @@ def quantize(
     with console.progress(sum(state[n].numel() for n in to_quantize), "quantizing (weights)") as bar:
         for name in to_quantize:
             bits, by_rule = bits_for(name, q, rules)
+            if name in ranked and not _matches(name, rules):
+                bits, by_rule = ranked[name], True
             h = hessians.get(name)
             planned = planning and not by_rule and h is not None
             fixed[name] = not planned
@@ -127,7 +140,8 @@ def quantize(
                 results[name] = unused_weight(state[name], bits)
             else:
                 results[name] = quantize_tensor(
-                    state[name], widths, clip, h=h, method=q.method, damp=q.damp, block=q.block,
+                    state[name], widths, clip_for(name, clip, clip_rules), h=h, method=q.method, damp=q.damp,
+                    block=q.block,
                     act_order=q.act_order,
                 )
             if results[name].damp_retries:
@@ -193,6 +207,24 @@ def quantize(
     }
     save_quantized(str(out_path), qm)
     return report
+
+
+def _matches(name: str, rules: list[tuple[re.Pattern, int]]) -> bool:
+    return any(pattern.search(name) for pattern, _ in rules)
+
+
+def _ranked_widths(q: QuantConfig, cfg: Any, names: list[str], hessians: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Widths of the attn/mlp matrices under record-1204's tr(H) rule (empty when it is off)."""
+    if q.hessian_top_n <= 0:
+        return {}
+    schedule = RecurrenceSchedule(cfg.model)
+
+    def looped(name: str) -> bool:
+        parts = name.split(".")
+        return parts[0] == "repeat_mlp" or (parts[0] == "blocks" and schedule.is_looped(int(parts[1])))
+
+    matrices = [n for n in names if role_of(n) in ("attn", "mlp")]
+    return ranked_widths(matrices, hessians, looped, q.hessian_top_n, q.hessian_top_bits, q.hessian_rest_bits)
 
 
 def split_tensors(
