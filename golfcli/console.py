@@ -1,18 +1,28 @@
-"""Terminal output shared by every stage: rich progress on stderr, plain lines otherwise."""
+"""Terminal output shared by every stage: rich progress on stderr, plain lines otherwise.
+
+Without rich (an exported train_gpt.py, which needs torch, numpy, sentencepiece and brotli only)
+status lines go to stderr as plain text with their markup removed, and there are no bars.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from typing import Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+try:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+except ImportError:
+    Console = None
 
 _state = {"quiet": False}
+_MARKUP = re.compile(r"\[/?[a-z][a-z ]*\]")
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False) if Console is not None else None
 
 
 def set_quiet(quiet: bool) -> None:
@@ -26,14 +36,18 @@ def interactive() -> bool:
     `GOLF_PROGRESS=1` keeps bars on under `--json` (used by `golf run`, which reads each stage's
     JSON from stdout while the stage's bar still reaches the user's terminal).
     """
-    if not sys.stderr.isatty():
+    if stderr is None or not sys.stderr.isatty():
         return False
     return not _state["quiet"] or os.environ.get("GOLF_PROGRESS") == "1"
 
 
 def info(message: str) -> None:
     """A status line on stderr (suppressed in quiet mode)."""
-    if not _state["quiet"]:
+    if _state["quiet"]:
+        return
+    if stderr is None:
+        print(_MARKUP.sub("", message), file=sys.stderr, flush=True)
+    else:
         stderr.print(message, soft_wrap=True)
 
 
