@@ -28,9 +28,9 @@ from golfcli.distributed import DistInfo, barrier, held
 from golfcli.errors import GolfError
 from golfcli.export.plan import ExportPlan
 
-# Artifact metadata that names this run's paths or timings; dropped so that one seed always
-# packs the same bytes.
-_RUN_SPECIFIC = ("seconds", "out", "source_checkpoint", "source_sha256", "git_revision", "checkpoint")
+# Artifact metadata that differs from run to run of one seed (timings, hashes of files holding
+# timings, the checkout's revision): dropped so that one seed always packs the same bytes.
+_RUN_SPECIFIC = ("seconds", "source_sha256", "git_revision")
 
 
 @dataclass
@@ -95,12 +95,14 @@ class Log:
             self._file.close()
 
 
-def reproducible(meta: Any) -> Any:
-    """`meta` without the keys that name this run's paths or timings (at any depth)."""
+def reproducible(meta: Any, root: Path) -> Any:
+    """`meta` without run-specific keys (at any depth), and paths under `root` relative to it."""
     if isinstance(meta, dict):
-        return {k: reproducible(v) for k, v in meta.items() if k not in _RUN_SPECIFIC}
+        return {k: reproducible(v, root) for k, v in meta.items() if k not in _RUN_SPECIFIC}
     if isinstance(meta, list):
-        return [reproducible(v) for v in meta]
+        return [reproducible(v, root) for v in meta]
+    if isinstance(meta, str) and meta.startswith(f"{root}/"):
+        return meta[len(f"{root}/"):]
     return meta
 
 
@@ -170,7 +172,7 @@ def _quantize(log: Log, run: Run, code_bytes: int) -> None:
     report = quantize(ema, quantized, hessians, quant)
     log("mixed_quant: " + ", ".join(f"{n} {b}" for b, n in report["bits_histogram"].items()))
     qm = load_quantized(str(quantized))
-    qm.meta = reproducible(qm.meta)
+    qm.meta = reproducible(qm.meta, root)
     save_quantized(str(quantized), qm)
     write_artifact(qm, run.artifact, codec=cfg.pack.codec, sample_bytes=cfg.pack.sample_bytes)
 
