@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from golfcli.config import GolfConfig, config_to_dict, config_to_toml
+from golfcli.config import GolfConfig, config_from_dict, config_to_dict, config_to_toml
 from golfcli.errors import GolfError
 from golfcli.export.plan import ExportPlan
 from golfcli.export.records import read_submission, write_reports
@@ -14,11 +14,20 @@ from golfcli.io import write_bytes_atomic, write_text_atomic
 
 SCRIPT = "train_gpt.py"
 REQUIRED_FILES = (SCRIPT, "requirements.txt", "submission.json", "README.md")
+_MISSING = object()
+
+
+def config_delta(cfg: GolfConfig) -> dict[str, dict]:
+    """The config's values that differ from golf's defaults (the script's defaults are the same code)."""
+    defaults = config_to_dict(config_from_dict({}))
+    delta = {name: {k: v for k, v in table.items() if defaults.get(name, {}).get(k, _MISSING) != v}
+             for name, table in config_to_dict(cfg).items()}
+    return {name: table for name, table in delta.items() if table}
 
 
 def plan_for(cfg: GolfConfig, mode: str = "sliding", ttt: bool = False, reserve_seconds: float | None = None) -> ExportPlan:
     """The ExportPlan of a resolved config (reserve_seconds None: the plan's default)."""
-    plan = ExportPlan(config=config_to_dict(cfg), preset=cfg.preset, mode=mode, ttt=ttt)
+    plan = ExportPlan(config=config_delta(cfg), preset=cfg.preset, mode=mode, ttt=ttt)
     if reserve_seconds is not None:
         plan.reserve_seconds = reserve_seconds
     return plan.validate()
@@ -36,8 +45,6 @@ def build_folder(out: str | Path, plan: ExportPlan, info: dict[str, Any] | None 
     root.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(root / SCRIPT, script)
     write_text_atomic(root / "requirements.txt", "\n".join(requirements(plan)) + "\n")
-    from golfcli.config import config_from_dict
-
     cfg = config_from_dict(plan.config, preset=plan.preset)
     write_text_atomic(root / "config.toml", "# the config frozen into train_gpt.py (a readable copy; the script "
                       "does not read this file)\n" + config_to_toml(cfg))

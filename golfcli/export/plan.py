@@ -17,7 +17,7 @@ ENV_KNOBS = ("SEED", "RUN_ID", "DATA_PATH", "TOKENIZER_PATH", "MAX_WALLCLOCK_SEC
 class ExportPlan:
     """The frozen run: config tables and how the script scores the artifact."""
 
-    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved config (config_to_dict)
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # the resolved config's non-default values
     preset: str | None = None
     mode: str = "sliding"  # the scored evaluation of the artifact: "sliding" or "hedge"
     ttt: bool = False  # score-first test-time training during the scored evaluation

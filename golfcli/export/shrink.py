@@ -1,9 +1,10 @@
 """What an exported script can leave out: modules and definitions its frozen plan never runs.
 
-Two safe cuts on the minified modules:
+Three safe cuts on the minified modules:
 - modules of an evaluation the plan does not run (the Hedge mixer, score-first TTT): the plan's
   evaluation is frozen (the environment cannot switch it on), so their imports are removed and
   the names they provided are only referenced on branches the run never takes;
+- `__all__` lists: golf has no `import *`, and their strings would keep every listed name alive;
 - top-level functions and classes no bundled module names anywhere (as a name, an attribute,
   an imported name or a string), repeated until nothing more goes: what is unnamed cannot run.
 """
@@ -33,10 +34,14 @@ def shrink(modules: dict[str, list[Any]], plan: ExportPlan, entry: tuple[str, ..
     drop = unused_modules(plan)
     trees = {name: ast.parse(src) for name, (_, src) in modules.items() if name not in drop}
     for tree in trees.values():
-        tree.body = [node for node in tree.body if not _imports_any(node, drop)] or [ast.Pass()]
+        tree.body = [node for node in tree.body if not (_imports_any(node, drop) or _is_all(node))] or [ast.Pass()]
     while _drop_unnamed(trees, entry):
         pass
     return {name: [modules[name][0], ast.unparse(tree) + "\n"] for name, tree in trees.items()}
+
+
+def _is_all(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
 
 
 def _imports_any(node: ast.stmt, modules: set[str]) -> bool:
