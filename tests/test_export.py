@@ -191,6 +191,11 @@ def test_update_fills_submission_and_readme_from_the_logs(updated, runs, folder)
     assert all(s["steps"] == 12 for s in updated["seeds"])
     readme = (folder / "README.md").read_text()
     assert f"{updated['val_bpb']:.8f}" in readme and readme.count("| 1337 |") == 3
+    (folder / "README.md").write_text(readme.replace("## Run", "Our method, in our words.\n\n## Run"))
+    assert CliRunner().invoke(main, ["export", "--update", str(folder)]).exit_code == 0
+    again = (folder / "README.md").read_text()  # the author's text stays, the results block is regenerated
+    assert "Our method, in our words." in again and again.count("<!-- golf:results -->") == 1
+    assert again.count("| 1337 |") == 3
 
 
 def check(folder: Path, *extra: str) -> tuple[int, str]:

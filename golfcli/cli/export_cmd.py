@@ -58,8 +58,10 @@ def command(preset, config_file, overrides, out_dir, overwrite, mode, ttt, reser
     golf export --preset P --out DIR: DIR/train_gpt.py (the golf code this config needs, compressed, config
     frozen in; SEED, RUN_ID, DATA_PATH, TOKENIZER_PATH, MAX_WALLCLOCK_SECONDS and GOLF_SET="section.key=value;..."
     from the environment), requirements.txt, config.toml, submission.json and README.md.
+
     golf export --update DIR: refresh submission.json and README.md from DIR/logs.
-    golf export --check DIR: the challenge's rules, one verdict each.
+
+    golf export --check DIR: the challenge's rules, one verdict each (exit 1 on a failure).
     """
     from golfcli.export import check, folder
 
