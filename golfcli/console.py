@@ -2,24 +2,32 @@
 
 On a terminal, progress is a live rich bar. When stderr is a file or a pipe (a log, `golf run`
 reading a stage), the same progress is one plain line every PLAIN_EVERY_S seconds (and at the
-end): what, how far, the rate and the time left.
+end): what, how far, the rate and the time left. Without rich (an exported train_gpt.py, which
+needs torch, numpy, sentencepiece and brotli only) status lines go to stderr as plain text with
+their markup removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from typing import Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+try:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+except ImportError:
+    Console = None
 
 _state = {"quiet": False}
 PLAIN_EVERY_S = 30.0  # seconds between plain progress lines
+_MARKUP = re.compile(r"\[/?[a-z][a-z ]*\]")
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False) if Console is not None else None
 
 
 def set_quiet(quiet: bool) -> None:
@@ -33,7 +41,7 @@ def interactive() -> bool:
     `GOLF_PROGRESS=1` keeps bars on under `--json` (used by `golf run`, which reads each stage's
     JSON from stdout while the stage's bar still reaches the user's terminal).
     """
-    if not sys.stderr.isatty():
+    if stderr is None or not sys.stderr.isatty():
         return False
     return not _state["quiet"] or os.environ.get("GOLF_PROGRESS") == "1"
 
@@ -48,7 +56,11 @@ def plain() -> bool:
 
 def info(message: str) -> None:
     """A status line on stderr (suppressed in quiet mode)."""
-    if not _state["quiet"]:
+    if _state["quiet"]:
+        return
+    if stderr is None:
+        print(_MARKUP.sub("", message), file=sys.stderr, flush=True)
+    else:
         stderr.print(message, soft_wrap=True)
 
 
@@ -135,8 +147,8 @@ class PlainBar:
 @contextlib.contextmanager
 def progress(total: float | None, description: str) -> Iterator[_Bar | _NullBar | PlainBar]:
     """A rich progress bar with ETA on stderr; plain lines when stderr is not a terminal; else a no-op."""
-    if not interactive():
-        if not plain():
+    if not interactive() or stderr is None:
+        if not (plain() or (stderr is None and not _state["quiet"])):  # without rich: plain lines
             yield _NullBar()
             return
         bar = PlainBar(total, description)

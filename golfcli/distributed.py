@@ -7,9 +7,11 @@ evaluation both join the group through `setup` and leave it through `teardown`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -76,10 +78,29 @@ def setup(requested_device: str = "auto") -> DistInfo:
     return DistInfo(rank, world, local, device)
 
 
+_held: list[DistInfo] = []
+
+
 def teardown(info: DistInfo) -> None:
-    """Leave the process group (if this module joined one)."""
-    if info.active and dist.is_initialized():
+    """Leave the process group (if this module joined one), unless a `held` block keeps it."""
+    if info.active and dist.is_initialized() and not _held:
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def held(requested_device: str = "auto") -> Iterator[DistInfo]:
+    """Join the group once for several stages in one job (an exported train_gpt.py).
+
+    Each stage still calls `setup` and `teardown`; inside the block the group stays joined until
+    the block ends, since a destroyed group cannot be joined again under torchrun.
+    """
+    info = setup(requested_device)
+    _held.append(info)
+    try:
+        yield info
+    finally:
+        _held.pop()
+        teardown(info)
 
 
 def barrier(info: DistInfo) -> None:

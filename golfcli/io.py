@@ -174,13 +174,21 @@ def save_tensors(
     `meta` values are JSON-encoded under `golf.<key>`. Tensors are made contiguous and moved to
     the CPU; shared storage is copied so safetensors accepts it.
     """
-    from safetensors.torch import save
-
+    save = _safetensors().save
     header = {f"{META_PREFIX}format": kind, f"{META_PREFIX}format_version": str(FORMAT_VERSION)}
     for key, value in (meta or {}).items():
         header[f"{META_PREFIX}{key}"] = json.dumps(value, sort_keys=True, separators=(",", ":"))
     clean = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
     write_bytes_atomic(path, _canonical_safetensors(save(clean, metadata=header)))
+
+
+def _safetensors():
+    """safetensors.torch when installed, else golf's own implementation of the same format."""
+    try:
+        import safetensors.torch as module
+    except ImportError:  # an exported train_gpt.py, which needs torch, numpy, sentencepiece and brotli only
+        from golfcli import tensorfile as module
+    return module
 
 
 def _canonical_safetensors(blob: bytes) -> bytes:
@@ -242,8 +250,7 @@ def load_tensors(
     With `kind`, the file's `golf.format` must match (one of) it, else a GolfError says what the
     file is and what was expected.
     """
-    from safetensors.torch import load
-
+    load = _safetensors().load
     meta = read_metadata(path)
     if kind is not None:
         wanted = (kind,) if isinstance(kind, str) else kind

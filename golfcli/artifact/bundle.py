@@ -28,20 +28,27 @@ from golfcli.io import write_bytes_atomic
 
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
 
-# The stub after the payload line `B=...`; one space indents keep it short. `m` maps each
-# module name to [is_package, source].
-_STUB = """import base64,importlib.abc,importlib.util,json,lzma,sys
-class _Bundle(importlib.abc.MetaPathFinder,importlib.abc.Loader):
+# The import hook of every bundle: `m` maps each module name to [is_package, source]; one space
+# indents keep it short. `hook_stub` puts it between the imports and the script's entry.
+_HOOK = """class _Bundle(importlib.abc.MetaPathFinder,importlib.abc.Loader):
  def __init__(s,m):s.m=m
  def find_spec(s,name,path=None,target=None):
   if name in s.m:return importlib.util.spec_from_loader(name,s,origin='bundle:'+name,is_package=s.m[name][0])
  def create_module(s,spec):return None
  def exec_module(s,mod):
   mod.__file__=mod.__spec__.origin;exec(compile(s.m[mod.__name__][1],mod.__file__,'exec'),mod.__dict__)
-sys.meta_path.insert(0,_Bundle(json.loads(lzma.decompress(base64.b85decode(B)))))
-if __name__=='__main__':
- from golfcli.scoring import main;sys.exit(main())
 """
+SCORING_ENTRY = "if __name__=='__main__':\n from golfcli.scoring import main;sys.exit(main())\n"
+
+
+def hook_stub(imports: str, modules: str, entry: str, prelude: str = "") -> str:
+    """The script text after the payload: `import {imports}`, `prelude`, the hook serving the
+    module map the expression `modules` evaluates to, then `entry`."""
+    return f"import {imports}\n{prelude}{_HOOK}sys.meta_path.insert(0,_Bundle({modules}))\n{entry}"
+
+
+_STUB = hook_stub("base64,importlib.abc,importlib.util,json,lzma,sys", "json.loads(lzma.decompress(base64.b85decode(B)))",
+                  SCORING_ENTRY)
 
 
 def _is_docstring(node: ast.stmt) -> bool:
@@ -73,12 +80,17 @@ def bundle_modules(files: list[Path]) -> dict[str, list[Any]]:
     return modules
 
 
+def compress_modules(modules: Any) -> bytes:
+    """`modules` (any JSON value holding the module map) as sorted compact JSON, xz-compressed."""
+    payload = json.dumps(modules, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return lzma.compress(payload, preset=XZ_PRESET)
+
+
 def build_bundle() -> tuple[bytes, dict[str, Any]]:
     """(the bundle script's bytes, a report: bytes, modules, source bytes it replaces)."""
     files = code_files_for_loading()
     modules = bundle_modules(files)
-    payload = json.dumps(modules, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    packed = base64.b85encode(lzma.compress(payload, preset=XZ_PRESET)).decode("ascii")
+    packed = base64.b85encode(compress_modules(modules)).decode("ascii")
     header = (f"# golf submission bundle: golfcli {__version__}, {len(modules)} modules.\n"
               "# python THIS.py ARTIFACT [--data DIR] [--tokenizer FILE] [--mode sliding|standard|hedge] [--json]\n")
     script = (header + f"B='{packed}'\n" + _STUB).encode("ascii")

@@ -13,13 +13,22 @@ import lzma
 
 import brotli
 import numpy as np
-import zstandard
 
 from golfcli.artifact.format import BROTLI, CODEC_NAMES, LZMA, RAW, ZSTD
 from golfcli.errors import FormatError
 
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 0, "lp": 0, "pb": 0}]
-GENERAL_CODECS = (BROTLI, ZSTD, LZMA)
+
+
+def _general_codecs() -> tuple[int, ...]:
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:  # an exported train_gpt.py runs without zstandard: its packer never tries zstd
+        return BROTLI, LZMA
+    return BROTLI, ZSTD, LZMA
+
+
+GENERAL_CODECS = _general_codecs()
 
 
 def compress(codec: int, data: bytes) -> bytes:
@@ -29,6 +38,8 @@ def compress(codec: int, data: bytes) -> bytes:
     if codec == BROTLI:
         return brotli.compress(bytes(data), quality=11, lgwin=24)
     if codec == ZSTD:
+        import zstandard
+
         cctx = zstandard.ZstdCompressor(level=22, write_content_size=False, write_checksum=False,
                                         write_dict_id=False)
         return cctx.compress(bytes(data))
@@ -49,8 +60,7 @@ def decompress(codec: int, data: bytes | memoryview, size: int, what: str) -> by
             if len(out) <= size and not dec.is_finished():
                 raise FormatError(f"{what}: brotli stream is incomplete")
         elif codec == ZSTD:
-            with zstandard.ZstdDecompressor().stream_reader(bytes(data), read_across_frames=False) as reader:
-                out = reader.read(size + 1)
+            out = _zstd_decompress(data, size + 1)
         elif codec == LZMA:
             dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
             out = dec.decompress(bytes(data), max_length=size + 1)
@@ -60,12 +70,23 @@ def decompress(codec: int, data: bytes | memoryview, size: int, what: str) -> by
             raise FormatError(f"{what}: unknown codec id {codec}")
     except FormatError:
         raise
-    except (brotli.error, zstandard.ZstdError, lzma.LZMAError, ValueError, OSError) as exc:
+    except (brotli.error, lzma.LZMAError, ValueError, OSError) as exc:
         raise FormatError(f"{what}: {name} data is damaged ({exc})") from None
     if len(out) != size:
         raise FormatError(f"{what}: {name} data decodes to {'more' if len(out) > size else len(out)} bytes, "
                           f"declared {size}")
     return out
+
+
+def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    """At most `limit` bytes of a zstd frame; zstandard is imported only for a zstd section."""
+    import zstandard
+
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(bytes(data), read_across_frames=False) as reader:
+            return reader.read(limit)
+    except zstandard.ZstdError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _regroup(data: bytes, groups: list[tuple[int, int]], split: bool) -> bytes:
