@@ -196,13 +196,21 @@ class Trainer:
                 loss = self.forward(x, y)
             (loss / tc.grad_accum).backward()
             total += loss.detach().float()
+        self.optimizer_step()
+        return total / tc.grad_accum
+
+    def optimizer_step(self) -> None:
+        """Everything after backward: average gradients over ranks, clip, step the optimizers."""
         D.average_gradients(self.params, self.dist)
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, tc.grad_clip)
+        if self.tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.tc.grad_clip)
         for opt in self.optimizers:
             opt.step()
         self.model.zero_grad(set_to_none=True)
-        return total / tc.grad_accum
+
+    def ema_inputs(self):
+        """The current weights the EMA folds in after a step."""
+        return self.model.state_dict()
 
     # --- compile warmup ------------------------------------------------------------------------
     def compile_warmup(self) -> None:
@@ -468,7 +476,7 @@ def _train(
                 log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
             loss = trainer.step(step, lr_scale)
             if trainer.ema is not None:
-                trainer.ema.update(model.state_dict())
+                trainer.ema.update(trainer.ema_inputs())
             st.step = step + 1
             st.tokens += tokens_per_step
             if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
