@@ -42,6 +42,7 @@ class TrainConfig:
     muon_momentum_start: float = 0.92  # Muon momentum at step 0
     muon_momentum_warmup: int = 1500  # steps of the linear momentum warmup
     muon_ns_steps: int = 5  # Newton–Schulz iterations
+    muon_row_normalize: bool = False  # MuonEq-R: normalise each matrix update's rows (record 1493)
     grad_clip: float = 0.3  # global gradient-norm clip; 0 = off
     # averaging
     ema_decay: float = 0.997  # EMA of all weights after every step; 0 = off

@@ -118,6 +118,8 @@ class Trainer:
                 momentum=tc.muon_momentum_start, weight_decay=tc.muon_wd, ns_steps=tc.muon_ns_steps,
                 ns_dtype=torch.bfloat16 if self.cuda else torch.float32,
                 rank=self.dist.rank, world_size=self.dist.world_size if tc.distributed_muon else 1,
+                row_normalize=tc.muon_row_normalize, comm_dtype=torch.bfloat16 if self.cuda else torch.float32,
+                compile_ns=self.cuda and _use_compile(tc.compile, self.device),
             ))
         adam_groups = [
             {"params": groups[name], "lr": lr, "base_lr": lr}
@@ -201,12 +203,31 @@ class Trainer:
 
     def optimizer_step(self) -> None:
         """Everything after backward: average gradients over ranks, clip, step the optimizers."""
-        D.average_gradients(self.params, self.dist)
-        if self.tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.tc.grad_clip)
-        for opt in self.optimizers:
-            opt.step()
+        muon = self.optimizers[0] if self.optimizers and isinstance(self.optimizers[0], Muon) else None
+        if muon is not None and muon.sharded:
+            self._sharded_optimizer_step(muon)
+        else:
+            D.average_gradients(self.params, self.dist)
+            if self.tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, self.tc.grad_clip)
+            for opt in self.optimizers:
+                opt.step()
         self.model.zero_grad(set_to_none=True)
+
+    def _sharded_optimizer_step(self, muon: Muon) -> None:
+        """AdamW's all-reduce launched first, Muon's reduce-scatters behind it, clip over both, then step."""
+        matrices = {id(p) for g in muon.param_groups for p in g["params"]}
+        pending = D.average_gradients_async([p for p in self.params if id(p) not in matrices], self.dist)
+        muon.reduce_gradients()
+        replicated = pending.wait()
+        scale = None
+        if self.tc.grad_clip > 0:
+            scale = D.clip_factor(replicated, muon.local_grad_sq(), self.tc.grad_clip, self.dist)
+            if replicated:
+                torch._foreach_mul_(replicated, scale)
+        for opt in self.optimizers[1:]:
+            opt.step()
+        muon.step(grad_scale=scale)
 
     def ema_inputs(self):
         """The current weights the EMA folds in after a step."""
@@ -281,8 +302,11 @@ class Trainer:
 
     # --- files ---------------------------------------------------------------------------------
     def save_state(self) -> Path:
-        """Write a training-state checkpoint for the current step (rank 0 only)."""
+        """Write a training-state checkpoint for the current step (rank 0 writes; every rank calls)."""
         path = self.run.checkpoint(self.state.step)
+        for opt in self.optimizers:
+            if isinstance(opt, Muon):
+                opt.gather_state()
         if self.dist.is_main:
             self.state.loader = self.loader.state_dict()
             self.state.ema_updates = self.ema.updates if self.ema else 0
