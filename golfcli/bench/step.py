@@ -125,6 +125,24 @@ def _make_trainer(cfg: GolfConfig, world_size: int, tmp: Path):
     return Trainer(cfg, tmp / "run", D.DistInfo(rank=0, world_size=world_size, device=torch.device("cpu")))
 
 
+def _as_on_cuda(trainer) -> list[str]:
+    """Switch the optimizers to what the trainer builds on CUDA, so the counts are the GPU's."""
+    from golfcli.train.muon import Muon
+
+    changed = []
+    for i, opt in enumerate(trainer.optimizers):
+        if isinstance(opt, Muon) and opt.comm_dtype != torch.bfloat16:
+            opt.comm_dtype = torch.bfloat16
+            changed.append("Muon communication in bf16")
+        elif isinstance(opt, torch.optim.AdamW) and not opt.defaults.get("fused"):
+            groups = [{k: v for k, v in g.items() if k not in ("fused", "foreach")} for g in opt.param_groups]
+            d = opt.defaults
+            trainer.optimizers[i] = torch.optim.AdamW(groups, betas=d["betas"], eps=d["eps"],
+                                                      weight_decay=d["weight_decay"], fused=True)
+            changed.append("fused AdamW")
+    return changed
+
+
 def measure_optimizer(trainer, world_size: int, steps: int) -> dict[str, Any]:
     """Ops, views, collectives and bytes per optimizer step of rank 0."""
     counter = OpCounter(world_size)
@@ -231,6 +249,7 @@ def bench_step(preset: str, world_size: int, steps: int = 3, graphs: bool = True
     with tempfile.TemporaryDirectory() as tmp, fake_world(world_size):
         _write_shards(Path(tmp), cfg.model.vocab_size, max(8 * tc.batch_tokens, 1 << 20))
         trainer = _make_trainer(cfg, world_size, Path(tmp))
+        out["as_on_cuda"] = _as_on_cuda(trainer)
         out["params"] = sum(p.numel() for p in trainer.params)
         out["optimizer"] = measure_optimizer(trainer, world_size, steps)
         out["host"] = measure_host(trainer, cfg, world_size, steps)
