@@ -14,7 +14,7 @@ import torch.distributed as dist
 from golfcli.distributed import DistInfo, barrier, pick_device, setup, teardown
 
 __all__ = ["DistInfo", "setup", "teardown", "barrier", "pick_device",
-           "average_gradients", "average_gradients_async", "clip_factor", "all_reduce_max", "broadcast_flag"]
+           "average_gradients", "average_gradients_async", "clip_factor", "LaggedClock", "all_reduce_max", "broadcast_flag"]
 
 
 def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
@@ -72,6 +72,42 @@ def clip_factor(replicated: list[torch.Tensor], shard_sq: torch.Tensor, max_norm
     if replicated:
         total = total + torch.stack(torch._foreach_norm(replicated)).square().sum()
     return (max_norm / (total.sqrt() + 1e-6)).clamp(max=1.0)
+
+
+class LaggedClock:
+    """Elapsed training seconds agreed between ranks (the max), read one step late.
+
+    Each `agree` launches this step's all-reduce and returns the previous step's result, so the
+    host never waits for the step just queued. All ranks get the same value, so they stop at the
+    same step; with one rank the local time is returned at once.
+    """
+
+    def __init__(self, info: DistInfo, start: float):
+        self.info, self.value = info, start
+        self._pending: tuple[torch.Tensor, object] | None = None
+
+    def agree(self, local: float) -> float:
+        """Launch the agreement on `local`; the agreed value of the step before."""
+        if not self.info.active:
+            self.value = local
+            return local
+        t = torch.full((1,), local, dtype=torch.float64, device=self.info.device)
+        previous, self._pending = self._pending, (t, dist.all_reduce(t, op=dist.ReduceOp.MAX, async_op=True))
+        if previous is not None:
+            self.value = self._read(previous)
+        return self.value
+
+    def settle(self) -> float:
+        """Wait for the agreement in flight (if any) and return it."""
+        if self._pending is not None:
+            self.value, self._pending = self._read(self._pending), None
+        return self.value
+
+    @staticmethod
+    def _read(pending: tuple[torch.Tensor, object]) -> float:
+        t, handle = pending
+        handle.wait()
+        return float(t.item())
 
 
 def all_reduce_max(value: float, info: DistInfo) -> float:

@@ -65,7 +65,7 @@ class Trainer:
     """Model, optimizers, data and bookkeeping of one training run (on this rank)."""
 
     def __init__(self, cfg: GolfConfig, out_dir: str | Path, dist: D.DistInfo):
-        from golfcli.data.loaders import make_train_loader
+        from golfcli.data.loaders import PrefetchLoader, make_train_loader
         from golfcli.model import GPT
 
         self.cfg, self.tc, self.dist = cfg, cfg.train, dist
@@ -74,7 +74,9 @@ class Trainer:
         self.schedule = Schedule.from_config(self.tc)
         self.state = TrainState()
         self.cuda = self.device.type == "cuda"
-        self._make_loader = lambda: make_train_loader(cfg.data.data_dir, self.tc.loader, dist.rank, dist.world_size)
+        self._make_loader = lambda: PrefetchLoader(
+            make_train_loader(cfg.data.data_dir, self.tc.loader, dist.rank, dist.world_size),
+            self.tc.batch_tokens, self.tc.seq_len, self.tc.grad_accum, pin=self.cuda)
 
         torch.manual_seed(self.tc.seed)
         self.model = GPT(cfg.model).to(self.device)
@@ -82,7 +84,9 @@ class Trainer:
         self._sync_params()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizers = self._build_optimizers()
-        self.ema = EMA(self.model.state_dict(), self.tc.ema_decay) if self.tc.ema_decay > 0 else None
+        # the parameters' detached views; parameters are never replaced, only copied into
+        self._weights = self.model.state_dict()
+        self.ema = EMA(self._weights, self.tc.ema_decay) if self.tc.ema_decay > 0 else None
         self.swa = SWA(self.model.state_dict()) if self.tc.swa_every > 0 else None
         self.loader = self._make_loader()
         self.qat_bits = export_bits(cfg.quant)
@@ -229,9 +233,9 @@ class Trainer:
             opt.step()
         muon.step(grad_scale=scale)
 
-    def ema_inputs(self):
-        """The current weights the EMA folds in after a step."""
-        return self.model.state_dict()
+    def current_weights(self) -> dict[str, torch.Tensor]:
+        """The weights EMA and SWA fold in after a step (a cached dict of views, no state_dict())."""
+        return self._weights
 
     # --- compile warmup ------------------------------------------------------------------------
     def compile_warmup(self) -> None:
@@ -259,6 +263,7 @@ class Trainer:
         for opt, sd in zip(self.optimizers, saved_opts):
             opt.load_state_dict(sd)
         restore_rng(saved_rng, self.device)
+        self.loader.close()
         self.loader = self._make_loader()
         if self.state.loader:
             self.loader.load_state_dict(self.state.loader)
@@ -322,6 +327,10 @@ class Trainer:
     def sync(self) -> None:
         if self.cuda:
             torch.cuda.synchronize(self.device)
+
+    def close(self) -> None:
+        """Stop the loader's background thread."""
+        self.loader.close()
 
 
 
@@ -446,156 +455,159 @@ def _train(
     say = console.info if dist.is_main else (lambda _msg: None)
 
     trainer = Trainer(cfg, out, dist)
-    trainer.load_validation()
-    if latest is not None:
-        trainer.resume_from(latest)
-        step = trainer.state.step
-        if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
-            raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
-                            "every rank sees", out)
-        say(f"resumed from {latest} at step {trainer.state.step}")
-    elif resume:
-        say(f"nothing to resume in {out}; starting a new run")
-    st, model, schedule = trainer.state, trainer.model, trainer.schedule
-    trainer.compile_warmup()
+    with contextlib.closing(trainer):
+        trainer.load_validation()
+        if latest is not None:
+            trainer.resume_from(latest)
+            step = trainer.state.step
+            if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
+                raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
+                                "every rank sees", out)
+            say(f"resumed from {latest} at step {trainer.state.step}")
+        elif resume:
+            say(f"nothing to resume in {out}; starting a new run")
+        st, model, schedule = trainer.state, trainer.model, trainer.schedule
+        trainer.compile_warmup()
 
-    cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
-    tokens_per_step = tc.batch_tokens
-    elapsed = st.elapsed
-    last_val: dict[str, Any] = {}
-    last_loss: float | None = None
-    losses: list[tuple[int, torch.Tensor]] = []
-    window_t, window_step = time.perf_counter(), st.step
-    stopped = None
-    if st.step >= cap_steps:
-        stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-    elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-        stopped = "max_seconds"
-    lr_scale = schedule.lr_scale(st.step, elapsed)
-
-    def log_event(event: str, **extra: Any) -> None:
-        trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
-        say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
-
-    def run_validation() -> None:
-        nonlocal last_val
-        last_val = trainer.validate()
-        trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
-        say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
-
-    with _Display(dist.is_main, schedule, max_steps) as display:
-        t0 = time.perf_counter()
-        while stopped is None:
-            step = st.step
-            frac = schedule.progress(step, elapsed)
-            phase = model.schedule.phase_for(step, frac)
-            if phase != model.phase:
-                model.set_phase(phase, copy_untied=True)
-                st.phase = phase
-                log_event("phase", phase=phase)
-            lr_scale = schedule.lr_scale(step, elapsed)
-            if not st.qat_on and qat_due(tc, step, lr_scale):
-                model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
-                st.qat_on = True
-                log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
-            loss = trainer.step(step, lr_scale)
-            if trainer.ema is not None:
-                trainer.ema.update(trainer.ema_inputs())
-            st.step = step + 1
-            st.tokens += tokens_per_step
-            if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
-                    and model.phase == model.final_phase):
-                trainer.swa.add(model.state_dict())
-            losses.append((step, loss))
-
-            now = time.perf_counter()
-            elapsed = D.all_reduce_max(st.elapsed + (now - t0), dist)
-            if st.step >= cap_steps:
-                stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-            elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-                stopped = "max_seconds"
-            do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
-            do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
-            if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
-                values = torch.stack([v for _, v in losses]).cpu()
-                bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
-                if D.broadcast_flag(bool(bad), dist):
-                    last = run.latest_checkpoint()
-                    kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
-                    what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
-                    raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
-                now = time.perf_counter()
-                dt = now - window_t
-                n = st.step - window_step
-                ms = 1000 * dt / max(n, 1)
-                record = {
-                    "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
-                    "tokens": st.tokens, "ms_per_step": round(ms, 3),
-                    "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
-                    "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
-                }
-                trainer.metrics.write(record)
-                last_loss = record["loss"]
-                display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
-                               f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
-                if on_step:
-                    on_step(record)
-                losses.clear()
-                window_t, window_step = now, st.step
-            if do_val or do_ckpt:
-                trainer.sync()
-                st.elapsed = st.elapsed + (time.perf_counter() - t0)
-                if do_val:
-                    run_validation()
-                if do_ckpt:
-                    trainer.save_state()
-                t0 = time.perf_counter()
-                window_t = t0
-        trainer.sync()
-        st.elapsed = st.elapsed + (time.perf_counter() - t0)
+        cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
+        tokens_per_step = tc.batch_tokens
         elapsed = st.elapsed
+        last_val: dict[str, Any] = {}
+        last_loss: float | None = None
+        losses: list[tuple[int, torch.Tensor]] = []
+        window_t, window_step = time.perf_counter(), st.step
+        stopped = None
+        if st.step >= cap_steps:
+            stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+        elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+            stopped = "max_seconds"
+        lr_scale = schedule.lr_scale(st.step, elapsed)
 
-    checkpoint = trainer.save_state()
-    if model.phase != model.final_phase:
-        say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
-            f"(phase {model.final_phase}, untied copies from their base weights)")
-        model.load_state_dict(_final_phase_weights(cfg, model.state_dict(), model.phase))
-        model.set_phase(model.final_phase, copy_untied=False)
-    run_validation()
-    summary: dict[str, Any] = {
-        "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
-        "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
-        "device": str(dist.device), "compiled": trainer.forward is not model,
-        "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
-        "val_tokens": last_val.get("val_tokens"),
-    }
-    extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
-    if dist.is_main:
-        save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
-    paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
-             "final": str(run.final)}
-    if trainer.ema is not None:
-        ema_w = trainer.ema.weights()
-        if st.phase != model.final_phase:
-            ema_w = _final_phase_weights(cfg, ema_w, st.phase)
-        ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
-        ema_val = trainer.validate_weights(ema_w)
-        summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
-        trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
-                               **{f"ema_{k}": v for k, v in ema_val.items()}})
+        def log_event(event: str, **extra: Any) -> None:
+            trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
+            say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
+
+        def run_validation() -> None:
+            nonlocal last_val
+            last_val = trainer.validate()
+            trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
+            say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
+
+        clock = D.LaggedClock(dist, elapsed)
+        with _Display(dist.is_main, schedule, max_steps) as display:
+            t0 = time.perf_counter()
+            while stopped is None:
+                step = st.step
+                frac = schedule.progress(step, elapsed)
+                phase = model.schedule.phase_for(step, frac)
+                if phase != model.phase:
+                    model.set_phase(phase, copy_untied=True)
+                    st.phase = phase
+                    log_event("phase", phase=phase)
+                lr_scale = schedule.lr_scale(step, elapsed)
+                if not st.qat_on and qat_due(tc, step, lr_scale):
+                    model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
+                    st.qat_on = True
+                    log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
+                loss = trainer.step(step, lr_scale)
+                if trainer.ema is not None:
+                    trainer.ema.update(trainer.current_weights())
+                st.step = step + 1
+                st.tokens += tokens_per_step
+                if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
+                        and model.phase == model.final_phase):
+                    trainer.swa.add(trainer.current_weights())
+                losses.append((step, loss))
+
+                now = time.perf_counter()
+                elapsed = clock.agree(st.elapsed + (now - t0))
+                if st.step >= cap_steps:
+                    stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+                elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+                    stopped = "max_seconds"
+                do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
+                do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
+                if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
+                    values = torch.stack([v for _, v in losses]).cpu()
+                    bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
+                    if D.broadcast_flag(bool(bad), dist):
+                        last = run.latest_checkpoint()
+                        kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
+                        what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
+                        raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
+                    now = time.perf_counter()
+                    dt = now - window_t
+                    n = st.step - window_step
+                    ms = 1000 * dt / max(n, 1)
+                    record = {
+                        "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
+                        "tokens": st.tokens, "ms_per_step": round(ms, 3),
+                        "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
+                        "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
+                    }
+                    trainer.metrics.write(record)
+                    last_loss = record["loss"]
+                    display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
+                                   f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
+                    if on_step:
+                        on_step(record)
+                    losses.clear()
+                    window_t, window_step = now, st.step
+                if do_val or do_ckpt:
+                    trainer.sync()
+                    st.elapsed = st.elapsed + (time.perf_counter() - t0)
+                    if do_val:
+                        run_validation()
+                    if do_ckpt:
+                        trainer.save_state()
+                    t0 = time.perf_counter()
+                    window_t = t0
+            trainer.sync()
+            clock.settle()
+            st.elapsed = st.elapsed + (time.perf_counter() - t0)
+            elapsed = st.elapsed
+
+        checkpoint = trainer.save_state()
+        if model.phase != model.final_phase:
+            say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
+                f"(phase {model.final_phase}, untied copies from their base weights)")
+            model.load_state_dict(_final_phase_weights(cfg, model.state_dict(), model.phase))
+            model.set_phase(model.final_phase, copy_untied=False)
+        run_validation()
+        summary: dict[str, Any] = {
+            "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
+            "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
+            "device": str(dist.device), "compiled": trainer.forward is not model,
+            "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
+            "val_tokens": last_val.get("val_tokens"),
+        }
+        extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
         if dist.is_main:
-            save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
-                            **extra)
-        paths["ema"] = str(run.ema)
-    if trainer.swa is not None and trainer.swa.count:
-        if dist.is_main:
-            save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
-                            **extra)
-        paths["swa"] = str(run.swa)
-    summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
-    summary["paths"] = paths
-    D.barrier(dist)
-    return summary
+            save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
+        paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
+                 "final": str(run.final)}
+        if trainer.ema is not None:
+            ema_w = trainer.ema.weights()
+            if st.phase != model.final_phase:
+                ema_w = _final_phase_weights(cfg, ema_w, st.phase)
+            ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
+            ema_val = trainer.validate_weights(ema_w)
+            summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
+            trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
+                                   **{f"ema_{k}": v for k, v in ema_val.items()}})
+            if dist.is_main:
+                save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
+                                **extra)
+            paths["ema"] = str(run.ema)
+        if trainer.swa is not None and trainer.swa.count:
+            if dist.is_main:
+                save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
+                                **extra)
+            paths["swa"] = str(run.swa)
+        summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
+        summary["paths"] = paths
+        D.barrier(dist)
+        return summary
 
 
 __all__ = ["train", "Trainer"]
