@@ -27,6 +27,7 @@ from golfcli.config.train import LOADER_KINDS
 from golfcli.errors import GolfError
 from golfcli.io import write_text_atomic
 from golfcli.metric import BpbMeter, build_byte_tables
+from golfcli.model import kernels
 from golfcli.train import distributed as D
 from golfcli.train.averaging import EMA, SWA
 from golfcli.train.muon import Muon
@@ -97,6 +98,7 @@ class Trainer:
             dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
             self.forward = torch.compile(self.model, dynamic=False)
         self.metrics = MetricsLog(self.run.metrics, enabled=dist.is_main)
+        self.attention_kernel = kernels.select_kernel(self.device)
         self.val_tokens: torch.Tensor | None = None
         self.byte_tables = None
 
@@ -198,9 +200,10 @@ class Trainer:
             x, y = self.loader.next_batch(tc.batch_tokens, tc.seq_len, tc.grad_accum)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            with self._autocast():
-                loss = self.forward(x, y)
-            (loss / tc.grad_accum).backward()
+            with kernels.flash_only(self.cuda):  # a kernel other than flash fails instead of running
+                with self._autocast():
+                    loss = self.forward(x, y)
+                (loss / tc.grad_accum).backward()
             total += loss.detach().float()
         self.optimizer_step()
         return total / tc.grad_accum
@@ -467,6 +470,8 @@ def _train(
         elif resume:
             say(f"nothing to resume in {out}; starting a new run")
         st, model, schedule = trainer.state, trainer.model, trainer.schedule
+        say(f"attention kernel: {trainer.attention_kernel}")
+        trainer.metrics.write({"step": st.step, "event": "attention", "kernel": trainer.attention_kernel})
         trainer.compile_warmup()
 
         cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
