@@ -56,7 +56,7 @@ def test_metrics_record_the_attention_kernel(cfg, tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     train(cfg, tmp_path / "run", max_steps=1)
     events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert {"step": 0, "event": "attention", "kernel": "sdpa"} in events
+    assert {"step": 0, "attention_kernel": "sdpa"} in events
 
 
 def test_sharded_muon_resume_on_two_ranks_is_exact(cfg, tmp_path):

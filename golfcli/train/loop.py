@@ -96,7 +96,7 @@ class Trainer:
             import torch._dynamo as dynamo
 
             dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
-            self.forward = torch.compile(self.model, dynamic=False)
+            self.forward = torch.compile(self.model, dynamic=False, fullgraph=True)
         self.metrics = MetricsLog(self.run.metrics, enabled=dist.is_main)
         self.attention_kernel = kernels.select_kernel(self.device)
         self.val_tokens: torch.Tensor | None = None
@@ -152,7 +152,7 @@ class Trainer:
         if self.tc.val_tokens > 0:
             n = max(min(self.tc.val_tokens, tokens.numel() - 1) // seq, 1) * seq
             tokens = tokens[: n + 1]
-        self.val_tokens = tokens
+        self.val_tokens = tokens.pin_memory() if self.cuda else tokens
 
     # --- resume --------------------------------------------------------------------------------
     def resume_from(self, path: Path) -> None:
@@ -265,6 +265,7 @@ class Trainer:
         self.model.load_state_dict(saved_model)
         for opt, sd in zip(self.optimizers, saved_opts):
             opt.load_state_dict(sd)
+        self._warm_validation()
         restore_rng(saved_rng, self.device)
         self.loader.close()
         self.loader = self._make_loader()
@@ -275,29 +276,57 @@ class Trainer:
     # --- validation ----------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
-        """Validation loss and bpb of the current weights, over this rank's share of the sequences."""
+        """Validation loss and bpb of the current weights, over this rank's share of the sequences.
+
+        Sums stay on the device until the end (no host sync per batch); with a compiled forward the
+        last batch is padded to the others' shape, so validation needs one graph (warmed up front).
+        """
         assert self.val_tokens is not None and self.byte_tables is not None
         seq = self.tc.seq_len
         n_seqs = (self.val_tokens.numel() - 1) // seq
         lo = n_seqs * self.dist.rank // self.dist.world_size
         hi = n_seqs * (self.dist.rank + 1) // self.dist.world_size
-        per_batch = max(self.tc.val_batch_tokens // self.dist.world_size // seq, 1)
-        meter = BpbMeter()
+        per_batch = self._val_rows()
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # NLL, bytes
+        tokens = 0
         self.model.eval()
         try:
-            for s in range(lo, hi, per_batch):
-                e = min(s + per_batch, hi)
-                chunk = self.val_tokens[s * seq : e * seq + 1].to(self.device, non_blocking=True)
-                x = chunk[:-1].view(-1, seq)
-                y = chunk[1:].view(-1, seq)
-                with self._autocast():
-                    logits = self.forward(x)
-                nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
-                meter.add(nll, x.reshape(-1), y.reshape(-1), self.byte_tables)
+            with torch.inference_mode():
+                for s in range(lo, hi, per_batch):
+                    rows = min(s + per_batch, hi) - s
+                    chunk = self.val_tokens[s * seq : (s + rows) * seq + 1]
+                    x, y = chunk[:-1].view(-1, seq), chunk[1:].view(-1, seq)
+                    if self.forward is not self.model and rows < per_batch:
+                        x = torch.cat([x, x.new_zeros(per_batch - rows, seq)])
+                    x = x.to(self.device, non_blocking=True)
+                    y = y.to(self.device, non_blocking=True)
+                    with self._autocast():
+                        logits = self.forward(x)[:rows]
+                    nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
+                    n_bytes = self.byte_tables.count(x[:rows].reshape(-1), y.reshape(-1)).sum()
+                    sums += torch.stack([nll.double().sum(), n_bytes.double()])
+                    tokens += nll.numel()
         finally:
             self.model.train()
+        meter = BpbMeter()
+        nll_sum, n_bytes = sums.tolist()
+        meter.add_sums(nll_sum, tokens, int(n_bytes))
         meter.all_reduce()
         return {"val_loss": meter.val_loss, "val_bpb": meter.bpb, "val_tokens": meter.tokens, "val_bytes": meter.bytes}
+
+    def _val_rows(self) -> int:
+        return max(self.tc.val_batch_tokens // self.dist.world_size // self.tc.seq_len, 1)
+
+    def _warm_validation(self) -> None:
+        """Compile the validation graph before the clock starts (a compiled forward only)."""
+        if self.forward is self.model:
+            return
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                self.forward(torch.zeros(self._val_rows(), self.tc.seq_len, dtype=torch.int64, device=self.device))
+        finally:
+            self.model.train()
 
     def validate_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Validate other weights (e.g. the EMA) in place of the current ones, then put them back."""
@@ -471,7 +500,7 @@ def _train(
             say(f"nothing to resume in {out}; starting a new run")
         st, model, schedule = trainer.state, trainer.model, trainer.schedule
         say(f"attention kernel: {trainer.attention_kernel}")
-        trainer.metrics.write({"step": st.step, "event": "attention", "kernel": trainer.attention_kernel})
+        trainer.metrics.write({"step": st.step, "attention_kernel": trainer.attention_kernel})
         trainer.compile_warmup()
 
         cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
