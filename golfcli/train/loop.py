@@ -25,17 +25,18 @@ from golfcli.checkpoint import save_checkpoint
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, replace_section
 from golfcli.config.train import LOADER_KINDS
 from golfcli.errors import GolfError
-from golfcli.io import write_text_atomic
+from golfcli.io import save_tensors, write_text_atomic
 from golfcli.metric import BpbMeter, build_byte_tables
 from golfcli.model import kernels
 from golfcli.train import distributed as D
 from golfcli.train.averaging import EMA, SWA
+from golfcli.train.background import BackgroundWriter
 from golfcli.train.muon import Muon
 from golfcli.train.qat import check_qat_mode, export_bits, qat_due
 from golfcli.train.run_dir import MetricsLog, RunDir
 from golfcli.train.schedule import Schedule, muon_momentum
 from golfcli.train.state import (
-    TrainState, load_train_state, optimizer_from_tensors, restore_rng, rng_tensors, save_train_state,
+    TrainState, load_train_state, optimizer_from_tensors, restore_rng, rng_tensors, train_state_payload,
 )
 
 
@@ -101,6 +102,7 @@ class Trainer:
         self.attention_kernel = kernels.select_kernel(self.device)
         self.val_tokens: torch.Tensor | None = None
         self.byte_tables = None
+        self.writer = BackgroundWriter()
 
     # --- construction --------------------------------------------------------------------------
     def _sync_params(self) -> None:
@@ -338,22 +340,35 @@ class Trainer:
             self.model.load_state_dict(current)
 
     # --- files ---------------------------------------------------------------------------------
-    def save_state(self) -> Path:
-        """Write a training-state checkpoint for the current step (rank 0 writes; every rank calls)."""
+    def save_state(self, background: bool = False) -> Path:
+        """Write a training-state checkpoint for the current step (rank 0 writes; every rank calls).
+
+        With `background`, the state is copied to host memory here and the file is written on a
+        thread while training goes on (periodic checkpoints); otherwise it is written before returning.
+        """
         path = self.run.checkpoint(self.state.step)
         for opt in self.optimizers:
             if isinstance(opt, Muon):
                 opt.gather_state()
-        if self.dist.is_main:
-            self.state.loader = self.loader.state_dict()
-            self.state.ema_updates = self.ema.updates if self.ema else 0
-            self.state.swa_count = self.swa.count if self.swa else 0
-            save_train_state(
-                path, self.cfg, self.state, self.model.state_dict(), self.optimizers, self.device,
-                ema=self.ema.state_tensors() if self.ema else None,
-                swa=self.swa.total if self.swa and self.swa.count else None,
-            )
+        if not self.dist.is_main:
+            return path
+        self.state.loader = self.loader.state_dict()
+        self.state.ema_updates = self.ema.updates if self.ema else 0
+        self.state.swa_count = self.swa.count if self.swa else 0
+        tensors, kind, meta = train_state_payload(
+            self.cfg, self.state, self.model.state_dict(), self.optimizers, self.device,
+            ema=self.ema.state_tensors() if self.ema else None,
+            swa=self.swa.total if self.swa and self.swa.count else None,
+        )
+        snapshot = {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}
+
+        def write() -> None:
+            save_tensors(path, snapshot, kind, meta)
             self.run.prune(self.tc.keep_checkpoints)
+
+        self.writer.submit(write)
+        if not background:
+            self.writer.wait()
         return path
 
     def sync(self) -> None:
@@ -361,8 +376,9 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     def close(self) -> None:
-        """Stop the loader's background thread."""
+        """Stop the loader's background thread and finish a checkpoint write in flight."""
         self.loader.close()
+        self.writer.wait()
 
 
 
@@ -565,6 +581,7 @@ def _train(
                     values = torch.stack([v for _, v in losses]).cpu()
                     bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
                     if D.broadcast_flag(bool(bad), dist):
+                        trainer.writer.wait()
                         last = run.latest_checkpoint()
                         kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
                         what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
@@ -593,7 +610,7 @@ def _train(
                     if do_val:
                         run_validation()
                     if do_ckpt:
-                        trainer.save_state()
+                        trainer.save_state(background=True)
                     t0 = time.perf_counter()
                     window_t = t0
             trainer.sync()
