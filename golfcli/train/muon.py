@@ -166,7 +166,7 @@ class Muon(torch.optim.Optimizer):
                     bank.shard = torch.empty((bank.per_rank, *ref.shape), dtype=self.comm_dtype, device=ref.device)
                     bank.gathered = torch.empty_like(bank.send)
                 torch._foreach_copy_(list(bank.send[: len(bank.params)].unbind(0)), [p.grad for p in bank.params])
-                bank.handle = dist.reduce_scatter_tensor(bank.shard, bank.send, async_op=True)
+                bank.handle = dist.reduce_scatter_single(bank.shard, bank.send, async_op=True)
         self._reduced = True
 
     def _wait_reduced(self) -> None:
@@ -229,7 +229,7 @@ class Muon(torch.optim.Optimizer):
             bank.upd = torch.empty((bank.per_rank, *ref.shape), dtype=self.comm_dtype, device=ref.device)
         if owned:  # rows past `owned` land on the padding of the gathered bank and are never read
             bank.upd[:owned].copy_(o.mul_(shape_scale(ref)))
-        bank.handle = dist.all_gather_into_tensor(bank.gathered, bank.upd, async_op=True)
+        bank.handle = dist.all_gather_single(bank.gathered, bank.upd, async_op=True)
         return None
 
     def _apply(self, group: dict, bank: _Bank, update: torch.Tensor | None) -> None:
@@ -255,7 +255,7 @@ class Muon(torch.optim.Optimizer):
                 mine = torch.zeros((bank.per_rank, *ref.shape), dtype=ref.dtype, device=ref.device)
                 mine[: m.size(0)].copy_(m)
                 full = torch.empty((bank.per_rank * self.world_size, *ref.shape), dtype=ref.dtype, device=ref.device)
-                dist.all_gather_into_tensor(full, mine)
+                dist.all_gather_single(full, mine)
                 for i, p in enumerate(bank.params):
                     if not bank.lo <= i < bank.hi:
                         self.state[p]["momentum_buffer"] = full[i].clone()
