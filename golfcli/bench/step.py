@@ -226,8 +226,8 @@ def measure_graphs(cfg: GolfConfig, seq_len: int) -> dict[str, Any]:
             compiled(x, x).backward()
     train_graphs = counters["stats"]["unique_graphs"]
     model.eval()
-    with torch.inference_mode():
-        compiled(x)
+    with torch.inference_mode():  # batches made inside, as validation's copies to the device are
+        compiled(x.clone())
         # the last validation batch, 1 of 2 rows, padded to the others' shape as Trainer.validate does
         compiled(torch.cat([x[:1], torch.zeros_like(x[:1])]))
     breaks = sum(counters["graph_break"].values())

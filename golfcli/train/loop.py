@@ -300,7 +300,8 @@ class Trainer:
                     x, y = chunk[:-1].view(-1, seq), chunk[1:].view(-1, seq)
                     if self.forward is not self.model and rows < per_batch:
                         x = torch.cat([x, x.new_zeros(per_batch - rows, seq)])
-                    x = x.to(self.device, non_blocking=True)
+                    # copies made here are inference tensors, like the padded last batch: one graph
+                    x = x.to(self.device, non_blocking=True, copy=True)
                     y = y.to(self.device, non_blocking=True)
                     with self._autocast():
                         logits = self.forward(x)[:rows]
