@@ -30,15 +30,15 @@ def test_trains_only_on_scored_tokens_and_never_on_the_last_chunk(monkeypatch):
             calls.append((chunk, first, last))
             super().adapt(chunk, first, last)
 
-    real_score = runner_module.WindowScorer.score
+    real_score = runner_module.WindowScorer.score_sums
 
-    def score(self, plan):
-        out = real_score(self, plan)
-        scored_upto["slot"] = max(scored_upto["slot"], int(out.slots.max()) + 1)  # slot s = target s + 1
+    def score_sums(self, plan, tables, nll_out=None):
+        out = real_score(self, plan, tables, nll_out)
+        scored_upto["slot"] = max(scored_upto["slot"], int(plan.end_slot.max()))  # one past the last slot scored
         return out
 
     monkeypatch.setattr(runner_module, "ScoreFirstTrainer", Recording)
-    monkeypatch.setattr(runner_module.WindowScorer, "score", score)
+    monkeypatch.setattr(runner_module.WindowScorer, "score_sums", score_sums)
     tokens = repetitive_stream(300)
     cfg = small_cfg()
     r = evaluate(TinyCausalLM(), tokens, byte_tables(), "sliding", cfg, ttt=True)

@@ -8,7 +8,7 @@ import click
 
 from golfcli.cli import GolfGroup
 
-BENCH_MODULES = ["train", "calibrate", "quantize", "pack", "eval", "data"]
+BENCH_MODULES = ["train", "step", "gpu", "calibrate", "quantize", "pack", "eval", "data"]
 
 
 @click.group("bench", cls=GolfGroup)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,3 +281,81 @@ def _rng_to_json(state: dict[str, Any]) -> dict[str, Any]:
 def _rng_from_json(d: dict[str, Any]) -> dict[str, Any]:
     return {"bit_generator": d["bit_generator"], "state": {"state": int(d["state"]), "inc": int(d["inc"])},
             "has_uint32": int(d["has_uint32"]), "uinteger": int(d["uinteger"])}
+
+
+class PrefetchLoader:
+    """Batches of `loader` made on a background thread, `depth` ahead of the training step.
+
+    Each batch is made contiguous (and pinned when `pin` is set, i.e. training on CUDA) so that
+    the step's `.to(device, non_blocking=True)` is a real asynchronous copy. The batches and their
+    order are exactly the wrapped loader's. `state_dict()` is the wrapped loader's state after the
+    last batch taken, so resume is exact although the thread runs ahead; `close()` stops the thread
+    and rewinds the wrapped loader to that point.
+    """
+
+    def __init__(self, loader, global_tokens: int, seq_len: int, grad_accum_steps: int = 1,
+                 pin: bool = False, depth: int = 2):
+        self.loader, self.args = loader, (global_tokens, seq_len, grad_accum_steps)
+        self.pin, self.depth = pin, depth
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._after: dict[str, Any] | None = None  # the wrapped loader's state after the last batch taken
+
+    def _work(self, out: queue.Queue, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                x, y = self.loader.next_batch(*self.args)
+                x, y = x.contiguous(), y.contiguous()
+                if self.pin:
+                    x, y = x.pin_memory(), y.pin_memory()
+                item = (x, y, self.loader.state_dict())
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put((exc, None, None))
+
+    def next_batch(self, global_tokens: int, seq_len: int, grad_accum_steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (x, y), as the wrapped loader's `next_batch` with the arguments given at construction."""
+        if (global_tokens, seq_len, grad_accum_steps) != self.args:
+            raise GolfError(f"the prefetching loader makes batches of {self.args} (tokens, seq_len, accum), "
+                            f"asked for {(global_tokens, seq_len, grad_accum_steps)}")
+        if self._thread is None:
+            self._after = self.loader.state_dict()
+            self._stop, self._queue = threading.Event(), queue.Queue(maxsize=self.depth)
+            self._thread = threading.Thread(target=self._work, args=(self._queue, self._stop), daemon=True,
+                                            name="golf-prefetch")
+            self._thread.start()
+        x, y, after = self._queue.get()
+        if after is None:
+            self.close()
+            raise x
+        self._after = after
+        return x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped loader's state after the last batch taken."""
+        return self._after if self._thread is not None else self.loader.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the wrapped loader; batches made ahead are dropped."""
+        self.close()
+        self.loader.load_state_dict(state)
+
+    def close(self) -> None:
+        """Stop the thread and rewind the wrapped loader to just after the last batch taken."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        while self._thread.is_alive():  # drain, so a worker blocked on a full queue can finish
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+        self._thread = None
+        self.loader.load_state_dict(self._after)

@@ -89,7 +89,9 @@ def evaluate(
     mixer = HedgeMixer(cfg, _vocab_of(model, tokens), tokens) if mode == "hedge" else None
     trainer = ScoreFirstTrainer(model, tokens, cfg, len(chunks), rank, world, autocast) if ttt else None
     meter, neural_meter = BpbMeter(), BpbMeter()
-    nll_out = torch.zeros(n_tokens - 1 if per_token else 0, dtype=torch.float32, device=device)
+    # one slot per target, and a spare last one where unscored positions are written
+    nll_out = torch.zeros(n_tokens if per_token else 0, dtype=torch.float32, device=device)
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # NLL, targets, bytes: read once at the end
 
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -99,12 +101,11 @@ def evaluate(
         for ci, chunk in enumerate(chunks):
             for batch in chunk.batches(cfg.batch_seqs * world):
                 local = batch.rank_part(rank, world)
-                out = scorer.score(local) if len(local) else _empty(device, mixer)
                 if mixer is None:
-                    meter.add(out.nll, tokens[out.slots], tokens[out.slots + 1], tables)
-                    if per_token:
-                        nll_out[out.slots] = out.nll
+                    if len(local):
+                        sums += scorer.score_sums(local, tables, nll_out if per_token else None)
                 else:
+                    out = scorer.score(local) if len(local) else _empty(device, mixer)
                     _score_hedge(mixer, batch, out, tokens, tables, meter, neural_meter, nll_out if per_token
                                  else None, rank, check_normalization)
                 bar.advance(len(batch))
@@ -115,10 +116,12 @@ def evaluate(
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
 
+    nll_sum, n_targets, n_bytes = sums.tolist()
+    meter.add_sums(nll_sum, int(n_targets), int(n_bytes))
     meter.all_reduce()
     neural_meter.all_reduce()
     if per_token:
-        nll_all = distributed.sum_tensor(nll_out)  # every slot was written by exactly one rank
+        nll_all = distributed.sum_tensor(nll_out[:-1])  # every slot was written by exactly one rank
         if rank == 0:
             write_per_token(per_token, nll_all.cpu().numpy())
     result = {

@@ -161,8 +161,9 @@ def _quantize(log: Log, run: Run, code_bytes: int) -> None:
 
     cfg, root = run.cfg, run.root
     ema, hessians, quantized = root / "ema.safetensors", root / "hessians.safetensors", root / "quantized.safetensors"
-    averaged = average_checkpoint(run.train_dir, ema, mode="ema")
+    averaged = average_checkpoint(run.train_dir, ema)  # train.ship_weights decides, as in `golf run`
     log(f"model_params:{averaged['elements']}")
+    log(f"weights:{averaged['chosen']} ({averaged['reason']})")
     cal = calibrate(ema, hessians, cfg.calib)
     log(f"gptq:calibration {cal['source']} {cal['seqs']} seqs x {cal['seq_len']} tokens in "
         f"{cal['seconds_tokens'] + cal['seconds_hessians']:.1f}s")

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from golfcli.model import kernels
 from golfcli.model.linear import CastedLinear
 
 _SDPA_HAS_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -139,8 +140,7 @@ class Attention(nn.Module):
             rep = self.num_heads // self.num_kv_heads
             k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
-        gqa = {"enable_gqa": True} if self.num_kv_heads != self.num_heads else {}
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, **gqa)
+        return kernels.attention(q, k, v, is_causal=is_causal, mask=mask)
 
     def _exclude_self(self, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """XSA: remove from each head's output its component along its own token's value direction."""

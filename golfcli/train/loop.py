@@ -25,17 +25,19 @@ from golfcli.checkpoint import save_checkpoint
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, replace_section
 from golfcli.config.train import LOADER_KINDS
 from golfcli.errors import GolfError
-from golfcli.io import write_text_atomic
+from golfcli.io import save_tensors, write_text_atomic
 from golfcli.metric import BpbMeter, build_byte_tables
+from golfcli.model import kernels
 from golfcli.train import distributed as D
 from golfcli.train.averaging import EMA, SWA
+from golfcli.train.background import BackgroundWriter
 from golfcli.train.muon import Muon
 from golfcli.train.phases import final_phase_weights
 from golfcli.train.qat import check_qat_mode, export_bits, qat_due
 from golfcli.train.run_dir import MetricsLog, RunDir
 from golfcli.train.schedule import Schedule, muon_momentum
 from golfcli.train.state import (
-    TrainState, load_train_state, optimizer_from_tensors, restore_rng, rng_tensors, save_train_state,
+    TrainState, load_train_state, optimizer_from_tensors, restore_rng, rng_tensors, train_state_payload,
 )
 
 
@@ -66,7 +68,7 @@ class Trainer:
     """Model, optimizers, data and bookkeeping of one training run (on this rank)."""
 
     def __init__(self, cfg: GolfConfig, out_dir: str | Path, dist: D.DistInfo):
-        from golfcli.data.loaders import make_train_loader
+        from golfcli.data.loaders import PrefetchLoader, make_train_loader
         from golfcli.model import GPT
 
         self.cfg, self.tc, self.dist = cfg, cfg.train, dist
@@ -75,7 +77,9 @@ class Trainer:
         self.schedule = Schedule.from_config(self.tc)
         self.state = TrainState()
         self.cuda = self.device.type == "cuda"
-        self._make_loader = lambda: make_train_loader(cfg.data.data_dir, self.tc.loader, dist.rank, dist.world_size)
+        self._make_loader = lambda: PrefetchLoader(
+            make_train_loader(cfg.data.data_dir, self.tc.loader, dist.rank, dist.world_size),
+            self.tc.batch_tokens, self.tc.seq_len, self.tc.grad_accum, pin=self.cuda)
 
         torch.manual_seed(self.tc.seed)
         self.model = GPT(cfg.model).to(self.device)
@@ -83,7 +87,9 @@ class Trainer:
         self._sync_params()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizers = self._build_optimizers()
-        self.ema = EMA(self.model.state_dict(), self.tc.ema_decay) if self.tc.ema_decay > 0 else None
+        # the parameters' detached views; parameters are never replaced, only copied into
+        self._weights = self.model.state_dict()
+        self.ema = EMA(self._weights, self.tc.ema_decay) if self.tc.ema_decay > 0 else None
         self.swa = SWA(self.model.state_dict()) if self.tc.swa_every > 0 else None
         self.loader = self._make_loader()
         self.qat_bits = export_bits(cfg.quant)
@@ -92,10 +98,12 @@ class Trainer:
             import torch._dynamo as dynamo
 
             dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
-            self.forward = torch.compile(self.model, dynamic=False)
+            self.forward = torch.compile(self.model, dynamic=False, fullgraph=True)
         self.metrics = MetricsLog(self.run.metrics, enabled=dist.is_main)
+        self.attention_kernel = kernels.select_kernel(self.device)
         self.val_tokens: torch.Tensor | None = None
         self.byte_tables = None
+        self.writer = BackgroundWriter()
 
     # --- construction --------------------------------------------------------------------------
     def _sync_params(self) -> None:
@@ -119,6 +127,8 @@ class Trainer:
                 momentum=tc.muon_momentum_start, weight_decay=tc.muon_wd, ns_steps=tc.muon_ns_steps,
                 ns_dtype=torch.bfloat16 if self.cuda else torch.float32,
                 rank=self.dist.rank, world_size=self.dist.world_size if tc.distributed_muon else 1,
+                row_normalize=tc.muon_row_normalize, comm_dtype=torch.bfloat16 if self.cuda else torch.float32,
+                compile_ns=self.cuda and _use_compile(tc.compile, self.device),
             ))
         adam_groups = [
             {"params": groups[name], "lr": lr, "base_lr": lr}
@@ -145,7 +155,7 @@ class Trainer:
         if self.tc.val_tokens > 0:
             n = max(min(self.tc.val_tokens, tokens.numel() - 1) // seq, 1) * seq
             tokens = tokens[: n + 1]
-        self.val_tokens = tokens
+        self.val_tokens = tokens.pin_memory() if self.cuda else tokens
 
     # --- resume --------------------------------------------------------------------------------
     def resume_from(self, path: Path) -> None:
@@ -193,17 +203,45 @@ class Trainer:
             x, y = self.loader.next_batch(tc.batch_tokens, tc.seq_len, tc.grad_accum)
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            with self._autocast():
-                loss = self.forward(x, y)
-            (loss / tc.grad_accum).backward()
+            with kernels.flash_only(self.cuda):  # a kernel other than flash fails instead of running
+                with self._autocast():
+                    loss = self.forward(x, y)
+                (loss / tc.grad_accum).backward()
             total += loss.detach().float()
-        D.average_gradients(self.params, self.dist)
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, tc.grad_clip)
-        for opt in self.optimizers:
-            opt.step()
-        self.model.zero_grad(set_to_none=True)
+        self.optimizer_step()
         return total / tc.grad_accum
+
+    def optimizer_step(self) -> None:
+        """Everything after backward: average gradients over ranks, clip, step the optimizers."""
+        muon = self.optimizers[0] if self.optimizers and isinstance(self.optimizers[0], Muon) else None
+        if muon is not None and muon.sharded:
+            self._sharded_optimizer_step(muon)
+        else:
+            D.average_gradients(self.params, self.dist)
+            if self.tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, self.tc.grad_clip)
+            for opt in self.optimizers:
+                opt.step()
+        self.model.zero_grad(set_to_none=True)
+
+    def _sharded_optimizer_step(self, muon: Muon) -> None:
+        """AdamW's all-reduce launched first, Muon's reduce-scatters behind it, clip over both, then step."""
+        matrices = {id(p) for g in muon.param_groups for p in g["params"]}
+        pending = D.average_gradients_async([p for p in self.params if id(p) not in matrices], self.dist)
+        muon.reduce_gradients()
+        replicated = pending.wait()
+        scale = None
+        if self.tc.grad_clip > 0:
+            scale = D.clip_factor(replicated, muon.local_grad_sq(), self.tc.grad_clip, self.dist)
+            if replicated:
+                torch._foreach_mul_(replicated, scale)
+        for opt in self.optimizers[1:]:
+            opt.step()
+        muon.step(grad_scale=scale)
+
+    def current_weights(self) -> dict[str, torch.Tensor]:
+        """The weights EMA and SWA fold in after a step (a cached dict of views, no state_dict())."""
+        return self._weights
 
     # --- compile warmup ------------------------------------------------------------------------
     def compile_warmup(self) -> None:
@@ -230,7 +268,9 @@ class Trainer:
         self.model.load_state_dict(saved_model)
         for opt, sd in zip(self.optimizers, saved_opts):
             opt.load_state_dict(sd)
+        self._warm_validation()
         restore_rng(saved_rng, self.device)
+        self.loader.close()
         self.loader = self._make_loader()
         if self.state.loader:
             self.loader.load_state_dict(self.state.loader)
@@ -239,29 +279,58 @@ class Trainer:
     # --- validation ----------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
-        """Validation loss and bpb of the current weights, over this rank's share of the sequences."""
+        """Validation loss and bpb of the current weights, over this rank's share of the sequences.
+
+        Sums stay on the device until the end (no host sync per batch); with a compiled forward the
+        last batch is padded to the others' shape, so validation needs one graph (warmed up front).
+        """
         assert self.val_tokens is not None and self.byte_tables is not None
         seq = self.tc.seq_len
         n_seqs = (self.val_tokens.numel() - 1) // seq
         lo = n_seqs * self.dist.rank // self.dist.world_size
         hi = n_seqs * (self.dist.rank + 1) // self.dist.world_size
-        per_batch = max(self.tc.val_batch_tokens // self.dist.world_size // seq, 1)
-        meter = BpbMeter()
+        per_batch = self._val_rows()
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # NLL, bytes
+        tokens = 0
         self.model.eval()
         try:
-            for s in range(lo, hi, per_batch):
-                e = min(s + per_batch, hi)
-                chunk = self.val_tokens[s * seq : e * seq + 1].to(self.device, non_blocking=True)
-                x = chunk[:-1].view(-1, seq)
-                y = chunk[1:].view(-1, seq)
-                with self._autocast():
-                    logits = self.forward(x)
-                nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
-                meter.add(nll, x.reshape(-1), y.reshape(-1), self.byte_tables)
+            with torch.inference_mode():
+                for s in range(lo, hi, per_batch):
+                    rows = min(s + per_batch, hi) - s
+                    chunk = self.val_tokens[s * seq : (s + rows) * seq + 1]
+                    x, y = chunk[:-1].view(-1, seq), chunk[1:].view(-1, seq)
+                    if self.forward is not self.model and rows < per_batch:
+                        x = torch.cat([x, x.new_zeros(per_batch - rows, seq)])
+                    # copies made here are inference tensors, like the padded last batch: one graph
+                    x = x.to(self.device, non_blocking=True, copy=True)
+                    y = y.to(self.device, non_blocking=True)
+                    with self._autocast():
+                        logits = self.forward(x)[:rows]
+                    nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
+                    n_bytes = self.byte_tables.count(x[:rows].reshape(-1), y.reshape(-1)).sum()
+                    sums += torch.stack([nll.double().sum(), n_bytes.double()])
+                    tokens += nll.numel()
         finally:
             self.model.train()
+        meter = BpbMeter()
+        nll_sum, n_bytes = sums.tolist()
+        meter.add_sums(nll_sum, tokens, int(n_bytes))
         meter.all_reduce()
         return {"val_loss": meter.val_loss, "val_bpb": meter.bpb, "val_tokens": meter.tokens, "val_bytes": meter.bytes}
+
+    def _val_rows(self) -> int:
+        return max(self.tc.val_batch_tokens // self.dist.world_size // self.tc.seq_len, 1)
+
+    def _warm_validation(self) -> None:
+        """Compile the validation graph before the clock starts (a compiled forward only)."""
+        if self.forward is self.model:
+            return
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                self.forward(torch.zeros(self._val_rows(), self.tc.seq_len, dtype=torch.int64, device=self.device))
+        finally:
+            self.model.train()
 
     def validate_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Validate other weights (e.g. the EMA) in place of the current ones, then put them back."""
@@ -273,24 +342,45 @@ class Trainer:
             self.model.load_state_dict(current)
 
     # --- files ---------------------------------------------------------------------------------
-    def save_state(self) -> Path:
-        """Write a training-state checkpoint for the current step (rank 0 only)."""
+    def save_state(self, background: bool = False) -> Path:
+        """Write a training-state checkpoint for the current step (rank 0 writes; every rank calls).
+
+        With `background`, the state is copied to host memory here and the file is written on a
+        thread while training goes on (periodic checkpoints); otherwise it is written before returning.
+        """
         path = self.run.checkpoint(self.state.step)
-        if self.dist.is_main:
-            self.state.loader = self.loader.state_dict()
-            self.state.ema_updates = self.ema.updates if self.ema else 0
-            self.state.swa_count = self.swa.count if self.swa else 0
-            save_train_state(
-                path, self.cfg, self.state, self.model.state_dict(), self.optimizers, self.device,
-                ema=self.ema.state_tensors() if self.ema else None,
-                swa=self.swa.total if self.swa and self.swa.count else None,
-            )
+        for opt in self.optimizers:
+            if isinstance(opt, Muon):
+                opt.gather_state()
+        if not self.dist.is_main:
+            return path
+        self.state.loader = self.loader.state_dict()
+        self.state.ema_updates = self.ema.updates if self.ema else 0
+        self.state.swa_count = self.swa.count if self.swa else 0
+        tensors, kind, meta = train_state_payload(
+            self.cfg, self.state, self.model.state_dict(), self.optimizers, self.device,
+            ema=self.ema.state_tensors() if self.ema else None,
+            swa=self.swa.total if self.swa and self.swa.count else None,
+        )
+        snapshot = {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}
+
+        def write() -> None:
+            save_tensors(path, snapshot, kind, meta)
             self.run.prune(self.tc.keep_checkpoints)
+
+        self.writer.submit(write)
+        if not background:
+            self.writer.wait()
         return path
 
     def sync(self) -> None:
         if self.cuda:
             torch.cuda.synchronize(self.device)
+
+    def close(self) -> None:
+        """Stop the loader's background thread and finish a checkpoint write in flight."""
+        self.loader.close()
+        self.writer.wait()
 
 
 
@@ -406,154 +496,160 @@ def _train(
     say = console.info if dist.is_main else (lambda _msg: None)
 
     trainer = Trainer(cfg, out, dist)
-    trainer.load_validation()
-    if latest is not None:
-        trainer.resume_from(latest)
-        step = trainer.state.step
-        if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
-            raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
-                            "every rank sees", out)
-        say(f"resumed from {latest} at step {trainer.state.step}")
-    st, model, schedule = trainer.state, trainer.model, trainer.schedule
-    trainer.compile_warmup()
+    with contextlib.closing(trainer):
+        trainer.load_validation()
+        if latest is not None:
+            trainer.resume_from(latest)
+            step = trainer.state.step
+            if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
+                raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
+                                "every rank sees", out)
+            say(f"resumed from {latest} at step {trainer.state.step}")
+        st, model, schedule = trainer.state, trainer.model, trainer.schedule
+        say(f"attention kernel: {trainer.attention_kernel}")
+        trainer.metrics.write({"step": st.step, "attention_kernel": trainer.attention_kernel})
+        trainer.compile_warmup()
 
-    cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
-    tokens_per_step = tc.batch_tokens
-    elapsed = st.elapsed
-    last_val: dict[str, Any] = {}
-    last_loss: float | None = None
-    losses: list[tuple[int, torch.Tensor]] = []
-    window_t, window_step = time.perf_counter(), st.step
-    stopped = None
-    if st.step >= cap_steps:
-        stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-    elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-        stopped = "max_seconds"
-    lr_scale = schedule.lr_scale(st.step, elapsed)
-
-    def log_event(event: str, **extra: Any) -> None:
-        trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
-        say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
-
-    def run_validation() -> None:
-        nonlocal last_val
-        last_val = trainer.validate()
-        trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
-        say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
-
-    with _Display(dist.is_main, schedule, max_steps) as display:
-        t0 = time.perf_counter()
-        while stopped is None:
-            step = st.step
-            frac = schedule.progress(step, elapsed)
-            phase = model.schedule.phase_for(step, frac)
-            if phase != model.phase:
-                model.set_phase(phase, copy_untied=True)
-                st.phase = phase
-                log_event("phase", phase=phase)
-            lr_scale = schedule.lr_scale(step, elapsed)
-            if not st.qat_on and qat_due(tc, step, lr_scale):
-                model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
-                st.qat_on = True
-                log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
-            loss = trainer.step(step, lr_scale)
-            if trainer.ema is not None:
-                trainer.ema.update(model.state_dict())
-            st.step = step + 1
-            st.tokens += tokens_per_step
-            if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
-                    and model.phase == model.final_phase):
-                trainer.swa.add(model.state_dict())
-            losses.append((step, loss))
-
-            now = time.perf_counter()
-            elapsed = D.all_reduce_max(st.elapsed + (now - t0), dist)
-            if st.step >= cap_steps:
-                stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-            elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-                stopped = "max_seconds"
-            do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
-            do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
-            if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
-                values = torch.stack([v for _, v in losses]).cpu()
-                bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
-                if D.broadcast_flag(bool(bad), dist):
-                    last = run.latest_checkpoint()
-                    kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
-                    what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
-                    raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
-                now = time.perf_counter()
-                dt = now - window_t
-                n = st.step - window_step
-                ms = 1000 * dt / max(n, 1)
-                record = {
-                    "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
-                    "tokens": st.tokens, "ms_per_step": round(ms, 3),
-                    "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
-                    "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
-                }
-                trainer.metrics.write(record)
-                last_loss = record["loss"]
-                display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
-                               f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
-                if on_step:
-                    on_step(record)
-                losses.clear()
-                window_t, window_step = now, st.step
-            if do_val or do_ckpt:
-                trainer.sync()
-                st.elapsed = st.elapsed + (time.perf_counter() - t0)
-                if do_val:
-                    run_validation()
-                if do_ckpt:
-                    trainer.save_state()
-                t0 = time.perf_counter()
-                window_t = t0
-        trainer.sync()
-        st.elapsed = st.elapsed + (time.perf_counter() - t0)
+        cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
+        tokens_per_step = tc.batch_tokens
         elapsed = st.elapsed
+        last_val: dict[str, Any] = {}
+        last_loss: float | None = None
+        losses: list[tuple[int, torch.Tensor]] = []
+        window_t, window_step = time.perf_counter(), st.step
+        stopped = None
+        if st.step >= cap_steps:
+            stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+        elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+            stopped = "max_seconds"
+        lr_scale = schedule.lr_scale(st.step, elapsed)
 
-    checkpoint = trainer.save_state()
-    if model.phase != model.final_phase:
-        say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
-            f"(phase {model.final_phase}, untied copies from their base weights)")
-        model.load_state_dict(final_phase_weights(cfg, model.state_dict(), model.phase))
-        model.set_phase(model.final_phase, copy_untied=False)
-    run_validation()
-    summary: dict[str, Any] = {
-        "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
-        "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
-        "device": str(dist.device), "compiled": trainer.forward is not model,
-        "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
-        "val_tokens": last_val.get("val_tokens"),
-    }
-    extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
-    if dist.is_main:
-        save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
-    paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
-             "final": str(run.final)}
-    if trainer.ema is not None:
-        ema_w = trainer.ema.weights()
-        if st.phase != model.final_phase:
-            ema_w = final_phase_weights(cfg, ema_w, st.phase)
-        ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
-        ema_val = trainer.validate_weights(ema_w)
-        summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
-        trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
-                               **{f"ema_{k}": v for k, v in ema_val.items()}})
+        def log_event(event: str, **extra: Any) -> None:
+            trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
+            say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
+
+        def run_validation() -> None:
+            nonlocal last_val
+            last_val = trainer.validate()
+            trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
+            say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
+
+        clock = D.LaggedClock(dist, elapsed)
+        with _Display(dist.is_main, schedule, max_steps) as display:
+            t0 = time.perf_counter()
+            while stopped is None:
+                step = st.step
+                frac = schedule.progress(step, elapsed)
+                phase = model.schedule.phase_for(step, frac)
+                if phase != model.phase:
+                    model.set_phase(phase, copy_untied=True)
+                    st.phase = phase
+                    log_event("phase", phase=phase)
+                lr_scale = schedule.lr_scale(step, elapsed)
+                if not st.qat_on and qat_due(tc, step, lr_scale):
+                    model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
+                    st.qat_on = True
+                    log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
+                loss = trainer.step(step, lr_scale)
+                if trainer.ema is not None:
+                    trainer.ema.update(trainer.current_weights())
+                st.step = step + 1
+                st.tokens += tokens_per_step
+                if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
+                        and model.phase == model.final_phase):
+                    trainer.swa.add(trainer.current_weights())
+                losses.append((step, loss))
+
+                now = time.perf_counter()
+                elapsed = clock.agree(st.elapsed + (now - t0))
+                if st.step >= cap_steps:
+                    stopped = "iterations" if st.step >= tc.iterations else "max_steps"
+                elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
+                    stopped = "max_seconds"
+                do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
+                do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
+                if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
+                    values = torch.stack([v for _, v in losses]).cpu()
+                    bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
+                    if D.broadcast_flag(bool(bad), dist):
+                        trainer.writer.wait()
+                        last = run.latest_checkpoint()
+                        kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
+                        what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
+                        raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
+                    now = time.perf_counter()
+                    dt = now - window_t
+                    n = st.step - window_step
+                    ms = 1000 * dt / max(n, 1)
+                    record = {
+                        "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
+                        "tokens": st.tokens, "ms_per_step": round(ms, 3),
+                        "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
+                        "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
+                    }
+                    trainer.metrics.write(record)
+                    last_loss = record["loss"]
+                    display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
+                                   f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
+                    if on_step:
+                        on_step(record)
+                    losses.clear()
+                    window_t, window_step = now, st.step
+                if do_val or do_ckpt:
+                    trainer.sync()
+                    st.elapsed = st.elapsed + (time.perf_counter() - t0)
+                    if do_val:
+                        run_validation()
+                    if do_ckpt:
+                        trainer.save_state(background=True)
+                    t0 = time.perf_counter()
+                    window_t = t0
+            trainer.sync()
+            clock.settle()
+            st.elapsed = st.elapsed + (time.perf_counter() - t0)
+            elapsed = st.elapsed
+
+        checkpoint = trainer.save_state()
+        if model.phase != model.final_phase:
+            say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
+                f"(phase {model.final_phase}, untied copies from their base weights)")
+            model.load_state_dict(final_phase_weights(cfg, model.state_dict(), model.phase))
+            model.set_phase(model.final_phase, copy_untied=False)
+        run_validation()
+        summary: dict[str, Any] = {
+            "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
+            "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
+            "device": str(dist.device), "compiled": trainer.forward is not model,
+            "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
+            "val_tokens": last_val.get("val_tokens"),
+        }
+        extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
         if dist.is_main:
-            save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
-                            **extra)
-        paths["ema"] = str(run.ema)
-    if trainer.swa is not None and trainer.swa.count:
-        if dist.is_main:
-            save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
-                            **extra)
-        paths["swa"] = str(run.swa)
-    summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
-    summary["paths"] = paths
-    D.barrier(dist)
-    return summary
+            save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
+        paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
+                 "final": str(run.final)}
+        if trainer.ema is not None:
+            ema_w = trainer.ema.weights()
+            if st.phase != model.final_phase:
+                ema_w = final_phase_weights(cfg, ema_w, st.phase)
+            ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
+            ema_val = trainer.validate_weights(ema_w)
+            summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
+            trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
+                                   **{f"ema_{k}": v for k, v in ema_val.items()}})
+            if dist.is_main:
+                save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
+                                **extra)
+            paths["ema"] = str(run.ema)
+        if trainer.swa is not None and trainer.swa.count:
+            if dist.is_main:
+                save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
+                                **extra)
+            paths["swa"] = str(run.swa)
+        summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
+        summary["paths"] = paths
+        D.barrier(dist)
+        return summary
 
 
 __all__ = ["train", "Trainer"]

@@ -100,6 +100,19 @@ def save_train_state(
     swa: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write one training-state checkpoint atomically."""
+    save_tensors(path, *train_state_payload(cfg, state, model_state, optimizers, device, ema, swa))
+
+
+def train_state_payload(
+    cfg: GolfConfig,
+    state: TrainState,
+    model_state: dict[str, torch.Tensor],
+    optimizers: list[torch.optim.Optimizer],
+    device: torch.device,
+    ema: dict[str, torch.Tensor] | None = None,
+    swa: dict[str, torch.Tensor] | None = None,
+) -> tuple[dict[str, torch.Tensor], str, dict[str, Any]]:
+    """(tensors, kind, meta) of a training-state checkpoint, for `save_tensors` (now or later)."""
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in model_state.items()}
     for k, v in (ema or {}).items():
         tensors[f"ema/{k}"] = v
@@ -117,7 +130,7 @@ def save_train_state(
         "preset": cfg.preset,
         "provenance": provenance(seed=cfg.train.seed),
     }
-    save_tensors(path, tensors, TRAIN_STATE_FORMAT, meta)
+    return tensors, TRAIN_STATE_FORMAT, meta
 
 
 @dataclass

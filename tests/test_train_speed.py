@@ -1,0 +1,70 @@
+"""Training-speed changes seen from a run: the attention kernel in metrics.jsonl, exact sharded resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from golfcli.checkpoint import load_checkpoint
+from golfcli.config import config_from_dict, config_to_dict, load_config, replace_section
+from golfcli.train import train
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory, shared_shards: Path, shared_tokenizer: Path):
+    from golfcli.data.shards import read_shard, write_shard
+
+    data = tmp_path_factory.mktemp("data")
+    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:2049]))
+    for i in range(3):
+        write_shard(data / f"fineweb_train_00000{i}.bin",
+                    np.asarray(read_shard(shared_shards / f"fineweb_train_00000{i}.bin")[:20000]))
+    c = load_config("tiny")
+    c = replace_section(c, "train", seq_len=32, batch_tokens=512, warmup_steps=0, iterations=4, max_seconds=0.0,
+                        warmdown_clock="steps", warmdown_iters=2, checkpoint_every=0, loader="coprime",
+                        compile=False, log_every=1, grad_clip=0.3)
+    return replace_section(c, "data", data_dir=str(data), tokenizer=str(shared_tokenizer))
+
+
+def _rank_main(rank: int, world: int, port: int, tables: dict, out: str, max_steps: int, resume: bool) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    train(config_from_dict(tables, preset="tiny"), out, max_steps=max_steps, resume=resume)
+
+
+def _two_ranks(cfg, out: Path, max_steps: int, resume: bool = False) -> None:
+    mp.start_processes(_rank_main, args=(2, _free_port(), config_to_dict(cfg), str(out), max_steps, resume),
+                       nprocs=2, join=True, start_method="spawn")
+
+
+def test_metrics_record_the_attention_kernel(cfg, tmp_path, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    train(cfg, tmp_path / "run", max_steps=1)
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 0, "attention_kernel": "sdpa"} in events
+
+
+def test_sharded_muon_resume_on_two_ranks_is_exact(cfg, tmp_path):
+    _two_ranks(cfg, tmp_path / "whole", 4)
+    _two_ranks(cfg, tmp_path / "split", 2)  # the checkpoint at step 2 holds every rank's Muon momentum
+    _two_ranks(cfg, tmp_path / "split", 4, resume=True)
+    a = load_checkpoint(tmp_path / "whole" / "final.safetensors")[0]
+    b = load_checkpoint(tmp_path / "split" / "final.safetensors")[0]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
