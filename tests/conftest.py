@@ -76,7 +76,7 @@ def _console_not_quiet():
 def shared_data() -> Path:
     """../shared/data (the challenge's sp1024 tokenizer and a FineWeb sample), or skip."""
     if not (SHARED_SHARDS / "fineweb_val_000000.bin").exists() or not SHARED_TOKENIZER.exists():
-        pytest.skip(f"real challenge sample not found at {SHARED_DATA} (only present beside a golf checkout)")
+        pytest.skip(f"real challenge sample not found at {SHARED_DATA} (GOLF_SHARED_DATA=DIR points elsewhere)")
     return SHARED_DATA
 
 
