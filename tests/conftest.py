@@ -63,13 +63,17 @@ def small_corpus(builtin_data: Corpus, tmp_path_factory) -> Corpus:
 
 
 @pytest.fixture(autouse=True)
-def _console_not_quiet():
-    """Each test starts with the console as a fresh process has it (an in-process `--json` sets it quiet)."""
+def _process_wide_state():
+    """Each test starts with the process-wide state this file sets up, whatever ran before it:
+    an in-process `--json` turns the console quiet, and `golf bench ... --threads N` sets torch's
+    thread count (left at 2, every later in-process training ran several times slower)."""
     from golfcli import console
 
     console.set_quiet(False)
+    torch.set_num_threads(1)
     yield
     console.set_quiet(False)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,12 @@ FAST = [
 ]
 
 
+RUN = "tiny run"  # the run dir, relative to the working directory; the space needs shell quoting
+
+
 def golf_run(home: Path, corpus, *extra: str) -> dict:
-    """`golf run --out run` from `home`: the run dir's commands name it by the relative path `run/`."""
-    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", "run", "--data", str(corpus.data_dir),
+    """`golf run --out 'tiny run'` from `home`: the run's logged commands name its files relative to `home`."""
+    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", RUN, "--data", str(corpus.data_dir),
            "--tokenizer", str(corpus.tokenizer), *FAST, *extra, "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=home)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -35,7 +38,7 @@ def golf_run(home: Path, corpus, *extra: str) -> dict:
 def first_run(tmp_path_factory, small_corpus):
     """One `golf run --hedge`, shared by this module and never changed by a test (copy it to change it)."""
     home = tmp_path_factory.mktemp("home")
-    return home / "run", golf_run(home, small_corpus, "--hedge")
+    return home / RUN, golf_run(home, small_corpus, "--hedge")
 
 
 def test_summary_has_every_number(first_run):
@@ -70,8 +73,8 @@ def test_logged_commands_rerun_by_hand(first_run, tmp_path):
     out, _ = first_run
     stages = json.loads((out / "stages.json").read_text())
     argv = shlex.split(stages["pack"]["command"])  # the command as a shell reads it
-    assert argv[0] == "golf" and "run/artifact.bin" in argv
-    argv = [str(tmp_path / "again.bin") if a == "run/artifact.bin" else a for a in argv[1:]]
+    assert argv[0] == "golf" and f"{RUN}/artifact.bin" in argv
+    argv = [str(tmp_path / "again.bin") if a == f"{RUN}/artifact.bin" else a for a in argv[1:]]
     subprocess.run([sys.executable, "-m", "golfcli", *argv], check=True, capture_output=True, cwd=out.parent)
     assert (tmp_path / "again.bin").read_bytes() == (out / "artifact.bin").read_bytes()
     assert (out / "commands.sh").read_text().count("golf ") == len(stages)
@@ -79,14 +82,14 @@ def test_logged_commands_rerun_by_hand(first_run, tmp_path):
 
 def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, small_corpus, tmp_path):
     out, summary = first_run
-    shutil.copytree(out, tmp_path / "run")  # the shared run stays as it was for the other tests
+    shutil.copytree(out, tmp_path / RUN)  # the shared run stays as it was for the other tests
     again = golf_run(tmp_path, small_corpus, "--hedge")
     assert set(again["skipped"]) == set(again["seconds"])
     assert again["bpb"] == summary["bpb"]
     changed = golf_run(tmp_path, small_corpus, "--hedge", "--set", "quant.attn_bits=6")
     assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "bundle", "eval-pre-quant"}
     assert changed["bpb"]["pre_quant"] == again["bpb"]["pre_quant"]
-    assert (tmp_path / "run" / "artifact.bin").read_bytes() != (out / "artifact.bin").read_bytes()
+    assert (tmp_path / RUN / "artifact.bin").read_bytes() != (out / "artifact.bin").read_bytes()
 
 
 def test_stage_keys_cover_only_what_each_stage_reads(tmp_path):
