@@ -1,8 +1,16 @@
-"""Shared fixtures: the real challenge sample in ../shared/data (skipped when absent)."""
+"""Shared fixtures: the built-in corpus (built once per session) and the real challenge sample.
+
+Most tests train, quantize and score on the built-in corpus (`golf data builtin`), so they run on
+any checkout. Only tests where the real data itself matters (byte-identical shards, the metric's
+totals on FineWeb) use ../shared/data beside the checkout and skip when it is absent; set
+GOLF_SHARED_DATA to read it from elsewhere (a missing directory shows what skips without it).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 # One thread per process: the suite starts subprocesses (torchrun, the CLI, examples) on a 2-core
@@ -14,16 +22,65 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("GOLF_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 SHARED_SHARDS = SHARED_DATA / "datasets" / "fineweb10B_sp1024"
 SHARED_TOKENIZER = SHARED_DATA / "tokenizers" / "fineweb_1024_bpe.model"
+SMALL_VAL_TOKENS = 64 * 128 + 1  # whole 128-token sequences plus the last target
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A built shard directory and its tokenizer (shared by the session: read it, never write to it)."""
+
+    data_dir: Path
+    tokenizer: Path
+    summary: dict
+
+
+@pytest.fixture(scope="session")
+def builtin_data(tmp_path_factory) -> Corpus:
+    """The built-in corpus, built once: 1 val shard (~59k tokens), 3 train shards, a 1024-piece tokenizer."""
+    from golfcli.data.builtin import build_builtin
+
+    summary = build_builtin(tmp_path_factory.mktemp("builtin") / "data", workers=1)
+    return Corpus(Path(summary["data_dir"]), Path(summary["tokenizer"]), summary)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(builtin_data: Corpus, tmp_path_factory) -> Corpus:
+    """The built-in corpus with its validation split cut to SMALL_VAL_TOKENS, for end-to-end runs
+    (`golf run`, examples/) whose every evaluation scores the whole split."""
+    from golfcli.data.shards import read_shard, write_shard
+
+    out = tmp_path_factory.mktemp("builtin-small") / "data"
+    out.mkdir()
+    for shard in sorted(builtin_data.data_dir.glob("fineweb_train_*.bin")):
+        shutil.copyfile(shard, out / shard.name)
+    shutil.copyfile(builtin_data.tokenizer, out / "tokenizer.model")
+    val = read_shard(builtin_data.data_dir / "fineweb_val_000000.bin")
+    write_shard(out / "fineweb_val_000000.bin", val[:SMALL_VAL_TOKENS])
+    return Corpus(out, out / "tokenizer.model", {})
+
+
+@pytest.fixture(autouse=True)
+def _process_wide_state():
+    """Each test starts with the process-wide state this file sets up, whatever ran before it:
+    an in-process `--json` turns the console quiet, and `golf bench ... --threads N` sets torch's
+    thread count (left at 2, every later in-process training ran several times slower)."""
+    from golfcli import console
+
+    console.set_quiet(False)
+    torch.set_num_threads(1)
+    yield
+    console.set_quiet(False)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (the challenge's sp1024 tokenizer and a FineWeb sample), or skip."""
     if not (SHARED_SHARDS / "fineweb_val_000000.bin").exists() or not SHARED_TOKENIZER.exists():
-        pytest.skip(f"real challenge sample not found at {SHARED_DATA} (only present beside a golf checkout)")
+        pytest.skip(f"real challenge sample not found at {SHARED_DATA} (GOLF_SHARED_DATA=DIR points elsewhere)")
     return SHARED_DATA
 
 

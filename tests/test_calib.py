@@ -144,12 +144,12 @@ def test_calibrate_writes_hessians_and_tokens(checkpoint, tmp_path):
     assert torch.allclose(h2["blocks.1.mlp.proj.weight"], hessians["blocks.1.mlp.proj.weight"], rtol=1e-4, atol=1e-6)
 
 
-def test_calibrate_random_and_shards_sources(checkpoint, tmp_path, shared_shards):
+def test_calibrate_random_and_shards_sources(checkpoint, tmp_path, builtin_data):
     out = tmp_path / "r.safetensors"
     calibrate(checkpoint, out, source="random", seqs=2, seq_len=16, seed=1)
     assert read_metadata(out)["source"] == "random"
     out = tmp_path / "s.safetensors"
-    result = calibrate(checkpoint, out, source="shards", seqs=2, seq_len=16, data_dir=str(shared_shards))
+    result = calibrate(checkpoint, out, source="shards", seqs=2, seq_len=16, data_dir=str(builtin_data.data_dir))
     meta = read_metadata(out)
     assert meta["source"] == "shards" and "training data" in meta["warnings"][0]
     assert result["warnings"]

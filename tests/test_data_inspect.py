@@ -30,8 +30,8 @@ def test_shared_sample_json_shape(shared_shards, shared_tokenizer):
     assert json.loads(res.stdout)["tokenizer_matches_dataset"] is None  # the sample has no dataset.json
 
 
-def test_bytes_cross_shard_boundaries_like_one_stream(tmp_path, shared_tokenizer):
-    sp = load_tokenizer(shared_tokenizer)
+def test_bytes_cross_shard_boundaries_like_one_stream(tmp_path, builtin_data):
+    sp = load_tokenizer(builtin_data.tokenizer)
     rng = np.random.default_rng(0)
     stream = rng.integers(0, 1024, 5000)
     stream[[0, 1500, 2999]] = 1
@@ -39,7 +39,7 @@ def test_bytes_cross_shard_boundaries_like_one_stream(tmp_path, shared_tokenizer
     for i in range(3):
         write_shard(tmp_path / shard_name("train", i), stream[cuts[i] : cuts[i + 1]])
     write_shard(tmp_path / shard_name("val", 0), [1, 5, 6])
-    result = inspect_data(tmp_path, shared_tokenizer)
+    result = inspect_data(tmp_path, builtin_data.tokenizer)
     tables = build_byte_tables(sp, 1024)
     train = result["splits"]["train"]
     assert train["bytes"] == count_stream_bytes(tables, torch.from_numpy(stream))
@@ -47,12 +47,12 @@ def test_bytes_cross_shard_boundaries_like_one_stream(tmp_path, shared_tokenizer
     assert [s["tokens"] for s in train["shards"]] == [1200, 1800, 2000]
 
 
-def test_id_outside_the_vocabulary_names_the_shard(tmp_path, shared_tokenizer):
+def test_id_outside_the_vocabulary_names_the_shard(tmp_path, builtin_data):
     write_shard(tmp_path / shard_name("val", 0), [1, 5, 6])
     write_shard(tmp_path / shard_name("train", 0), [1, 5, 1023, 1024, 7])
     expected = "token id 1024 at position 3 is outside the tokenizer's vocabulary of 1024"
     with pytest.raises(GolfError, match=expected) as e:
-        inspect_data(tmp_path, shared_tokenizer)
+        inspect_data(tmp_path, builtin_data.tokenizer)
     assert str(tmp_path / "fineweb_train_000000.bin") in str(e.value)
-    res = CliRunner().invoke(main, ["data", "inspect", str(tmp_path / "none"), "--tokenizer", str(shared_tokenizer)])
+    res = CliRunner().invoke(main, ["data", "inspect", str(tmp_path / "none"), "--tokenizer", str(builtin_data.tokenizer)])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "data directory not found" in res.stderr

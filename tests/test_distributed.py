@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,19 +32,19 @@ def _rank_main(rank: int, world: int, port: int, tables: dict, out: str) -> None
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory, shared_shards: Path, shared_tokenizer: Path):
+def cfg(tmp_path_factory, builtin_data):
     from golfcli.data.shards import read_shard, write_shard
 
-    data = tmp_path_factory.mktemp("data")
-    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:2049]))
+    data, src = tmp_path_factory.mktemp("data"), builtin_data.data_dir
+    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(src / "fineweb_val_000000.bin")[:2049]))
     for i in range(3):
         write_shard(data / f"fineweb_train_00000{i}.bin",
-                    np.asarray(read_shard(shared_shards / f"fineweb_train_00000{i}.bin")[:20000]))
+                    np.asarray(read_shard(src / f"fineweb_train_00000{i}.bin")[:20000]))
     c = load_config("tiny")
     c = replace_section(c, "train", seq_len=32, batch_tokens=512, warmup_steps=0, iterations=4, max_seconds=0.0,
                         warmdown_clock="steps", warmdown_iters=2, checkpoint_every=0, loader="coprime",
                         compile=False, log_every=1, grad_clip=0.3)
-    return replace_section(c, "data", data_dir=str(data), tokenizer=str(shared_tokenizer))
+    return replace_section(c, "data", data_dir=str(data), tokenizer=str(builtin_data.tokenizer))
 
 
 def test_two_gloo_ranks_match_one_process(cfg, tmp_path, monkeypatch):

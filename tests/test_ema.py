@@ -44,18 +44,18 @@ def test_swa_and_exponential_average():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, shared_shards: Path, shared_tokenizer: Path) -> Path:
+def run_dir(tmp_path_factory, builtin_data) -> Path:
     from golfcli.data.shards import read_shard, write_shard
 
     root = tmp_path_factory.mktemp("ema")
-    data = root / "data"
-    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:1025]))
-    write_shard(data / "fineweb_train_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_train_000000.bin")[:30000]))
+    data, src = root / "data", builtin_data.data_dir
+    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(src / "fineweb_val_000000.bin")[:1025]))
+    write_shard(data / "fineweb_train_000000.bin", np.asarray(read_shard(src / "fineweb_train_000000.bin")[:30000]))
     cfg = load_config("tiny")
     cfg = replace_section(cfg, "train", seq_len=32, batch_tokens=256, warmup_steps=0, iterations=6, max_seconds=0.0,
                           warmdown_clock="steps", warmdown_iters=4, checkpoint_every=2, ema_decay=0.8,
                           swa_every=1, swa_threshold=0.6, loader="sequential", compile=False, log_every=2)
-    cfg = replace_section(cfg, "data", data_dir=str(data), tokenizer=str(shared_tokenizer))
+    cfg = replace_section(cfg, "data", data_dir=str(data), tokenizer=str(builtin_data.tokenizer))
     train(cfg, root / "run")
     return root / "run"
 

@@ -18,10 +18,9 @@ SMALL = ["--device", "cpu", "--seq-len", "32", "--window", "32", "--stride", "16
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, request):
+def setup(tmp_path_factory, builtin_data):
     from golfcli.model import GPT
 
-    shared_tokenizer = request.getfixturevalue("shared_tokenizer")
     root = tmp_path_factory.mktemp("evalcli")
     cfg = load_config("tiny")
     torch.manual_seed(0)
@@ -31,7 +30,7 @@ def setup(tmp_path_factory, request):
     data = root / "data"
     tokens = torch.randint(0, 1024, (301,), generator=torch.Generator().manual_seed(0))
     write_shard(data / "fineweb_val_000000.bin", tokens.numpy().astype(np.uint16))
-    return root, data, shared_tokenizer, tokens
+    return root, data, builtin_data.tokenizer, tokens
 
 
 def _golf(*args):

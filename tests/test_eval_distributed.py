@@ -1,10 +1,14 @@
-"""Two gloo ranks on CPU give the single-process numbers (float64 sums all-reduced, hedge replicated)."""
+"""Two gloo ranks on CPU give the single-process numbers (float64 sums all-reduced, hedge replicated).
+
+The ranks meet through a FileStore in the test's own directory rather than a TCP port picked as
+free beforehand: such a port is released again until the spawned rank 0 binds it seconds later,
+and any other process on the machine (another suite's process group) can take it meanwhile.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -17,12 +21,11 @@ from golfcli.eval import evaluate
 CASES = [("standard", False), ("sliding", False), ("hedge", False), ("sliding", True)]
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, world: int, store: str, out_dir: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         tokens = repetitive_stream(301)
         for mode, ttt in CASES:
@@ -36,15 +39,10 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_match_one_process(tmp_path):
     torch.set_num_threads(1)
-    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    store = tmp_path / "store"
+    mp.start_processes(_worker, args=(2, str(store), str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     tokens = repetitive_stream(301)
     for mode, ttt in CASES:
         name = f"{mode}{'_ttt' if ttt else ''}"

@@ -2,8 +2,9 @@
 
 The scripts are run with bash exactly as a user would, shrunk only through their environment
 knobs (tiny preset, a few steps, small calibration, a few thousand validation tokens, one process
-instead of torchrun). `cpu_demo.sh` runs first and builds the built-in corpus; the other scripts
-reuse its data, and the sweep and the hedge/TTT example reuse its checkpoint and artifact.
+instead of torchrun). Every script reads the session's built-in corpus (conftest `small_corpus`;
+building it is `golf data builtin`, tested in test_data_builtin.py); the sweep and the hedge/TTT
+example reuse the checkpoint and artifact of `cpu_demo.sh`.
 """
 
 from __future__ import annotations
@@ -73,17 +74,16 @@ def widths(quantize_report: dict) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """examples/cpu_demo.sh from scratch: it builds the built-in corpus itself."""
+def demo(tmp_path_factory, small_corpus) -> Path:
+    """examples/cpu_demo.sh on the session's corpus (it skips its data step when DATA holds shards)."""
     out = tmp_path_factory.mktemp("examples") / "cpu-demo"
-    stdout = run_example("cpu_demo.sh", OUT=str(out), MAX_STEPS="12")
+    stdout = run_example("cpu_demo.sh", OUT=str(out), DATA=str(small_corpus.data_dir), MAX_STEPS="12")
     assert "sliding" in stdout and "bpb" in stdout
     return out
 
 
 def test_cpu_demo(demo: Path) -> None:
-    data = demo / "data"
-    assert (data / "tokenizer.model").is_file() and (data / "fineweb_val_000000.bin").is_file()
+    assert not (demo / "data.json").exists()  # DATA already held shards: the script built none
     train = load(demo / "train.json")
     assert train["steps"] == 12 and train["stopped_by"] == "max_steps"
     for name in ("ema.safetensors", "hessians.safetensors", "quantized.safetensors", "train/final.safetensors"):
@@ -102,10 +102,10 @@ def test_cpu_demo(demo: Path) -> None:
     assert standard["bytes_scored"] == sliding["bytes_scored"]  # the same targets, counted once each
 
 
-def test_record_1204(demo: Path, tmp_path: Path) -> None:
+def test_record_1204(small_corpus, tmp_path: Path) -> None:
     out = tmp_path / "record-1204"
-    run_example("record_1204_8xh100.sh", PRESET="tiny", OUT=str(out), DATA=str(demo / "data"),
-                TOKENIZER=str(demo / "data" / "tokenizer.model"), TRAIN_SECONDS="0",
+    run_example("record_1204_8xh100.sh", PRESET="tiny", OUT=str(out), DATA=str(small_corpus.data_dir),
+                TOKENIZER=str(small_corpus.tokenizer), TRAIN_SECONDS="0",
                 TRAIN_ARGS="--max-steps 4", QUANT_ARGS="--passthrough-max 1024")
     assert load(out / "train.json")["steps"] == 4
     quant = load(out / "quantize.json")
@@ -119,10 +119,10 @@ def test_record_1204(demo: Path, tmp_path: Path) -> None:
     assert_bpb(sliding)
 
 
-def test_recur_3x4(demo: Path, tmp_path: Path) -> None:
+def test_recur_3x4(small_corpus, tmp_path: Path) -> None:
     out = tmp_path / "recur-3x4"
-    run_example("recur_3x4_8xh100.sh", PRESET="tiny", OUT=str(out), DATA=str(demo / "data"),
-                TOKENIZER=str(demo / "data" / "tokenizer.model"), TRAIN_SECONDS="0",
+    run_example("recur_3x4_8xh100.sh", PRESET="tiny", OUT=str(out), DATA=str(small_corpus.data_dir),
+                TOKENIZER=str(small_corpus.tokenizer), TRAIN_SECONDS="0",
                 TRAIN_ARGS="--max-steps 4", QUANT_ARGS="--passthrough-max 1024", EVAL_ARGS=HEDGE_SMALL)
     bits = widths(load(out / "quantize.json"))
     assert bits["tok_emb.weight"] == 7
@@ -137,11 +137,11 @@ def test_recur_3x4(demo: Path, tmp_path: Path) -> None:
     assert hedge["normalization_checks"] > 0 and hedge["max_normalization_error"] <= 1e-6
 
 
-def test_byte_budget_sweep(demo: Path, tmp_path: Path) -> None:
+def test_byte_budget_sweep(demo: Path, small_corpus, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     budgets = [150_000, 105_000]
     stdout = run_example("byte_budget_sweep.sh", CKPT=str(demo / "ema.safetensors"), OUT=str(out),
-                         DATA=str(demo / "data"), BUDGETS=" ".join(map(str, budgets)), CODE_BYTES="0")
+                         DATA=str(small_corpus.data_dir), BUDGETS=" ".join(map(str, budgets)), CODE_BYTES="0")
     assert "budget" in stdout and "bpb" in stdout
     rows = load(out / "sweep.json")
     assert [r["budget"] for r in rows] == budgets
@@ -153,9 +153,9 @@ def test_byte_budget_sweep(demo: Path, tmp_path: Path) -> None:
     assert rows[1]["bits"] != rows[0]["bits"]
 
 
-def test_hedge_ttt_eval(demo: Path, tmp_path: Path) -> None:
+def test_hedge_ttt_eval(demo: Path, small_corpus, tmp_path: Path) -> None:
     out = tmp_path / "hedge-ttt"
-    run_example("hedge_ttt_eval.sh", MODEL=str(demo / "artifact.bin"), OUT=str(out), DATA=str(demo / "data"),
+    run_example("hedge_ttt_eval.sh", MODEL=str(demo / "artifact.bin"), OUT=str(out), DATA=str(small_corpus.data_dir),
                 HEDGE_ARGS=HEDGE_SMALL, TTT_CHUNK_TOKENS="512", TTT_EPOCHS="1")
     hedge, ttt = load(out / "eval_hedge.json"), load(out / "eval_ttt.json")
     assert_bpb(hedge)

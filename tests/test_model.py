@@ -12,9 +12,24 @@ from golfcli.config import ModelConfig, list_presets, load_config
 from golfcli.errors import GolfError
 from golfcli.model import GPT
 
-MODEL_PRESETS = ["tiny", "baseline", "record-1204", "recur-3x4", "middle-cycle", "stabilized-loop", "loop-segment",
-                 "record-1493", "pr363"]
+MODEL_PRESETS = list_presets()  # every shipped preset gets the forward, causality, cache and group tests
 VOCAB, T = 64, 12
+
+# The stack each shipped preset builds: physical blocks, then the virtual depth of each recurrence
+# phase. A preset added to golfcli/presets without an entry here fails
+# test_every_shipped_model_preset_is_covered.
+STACKS = {
+    "tiny": (4, [4]),
+    "baseline": (9, [9]),
+    "record-1204": (11, [11, 13]),
+    "loop-segment": (11, [11, 17]),
+    "middle-cycle": (9, [15]),
+    "recur-3x4": (3, [6, 9, 12]),
+    "stabilized-loop": (6, [14]),
+    "record-1493": (11, [11, 17]),
+    "record-1493-sp1024": (11, [11, 17]),
+    "pr363": (3, [9]),
+}
 
 
 def small(cfg: ModelConfig) -> ModelConfig:
@@ -51,7 +66,18 @@ def _randomize(model: GPT) -> None:
 
 
 def test_every_shipped_model_preset_is_covered():
-    assert set(MODEL_PRESETS) <= set(list_presets())
+    missing, stale = sorted(set(list_presets()) - set(STACKS)), sorted(set(STACKS) - set(list_presets()))
+    assert not missing, f"shipped presets with no expected stack in tests/test_model.py STACKS: {missing}"
+    assert not stale, f"STACKS names presets that are not shipped: {stale}"
+
+
+@pytest.mark.parametrize("preset", MODEL_PRESETS)
+def test_preset_builds_its_stack(preset):
+    if preset not in STACKS:
+        pytest.fail(f"preset {preset!r} has no expected stack in tests/test_model.py STACKS")
+    model = build(preset)
+    depths = [len(model.schedule.layout(phase).layers) for phase in range(model.num_phases)]
+    assert (len(model.blocks), depths) == STACKS[preset]
 
 
 @pytest.mark.parametrize("preset", MODEL_PRESETS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,27 +22,23 @@ FAST = [
 ]
 
 
-def golf_run(out: Path, data: Path, tokenizer: Path, *extra: str) -> dict:
-    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", str(out), "--data", str(data),
-           "--tokenizer", str(tokenizer), *FAST, *extra, "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+RUN = "tiny run"  # the run dir, relative to the working directory; the space needs shell quoting
+
+
+def golf_run(home: Path, corpus, *extra: str) -> dict:
+    """`golf run --out 'tiny run'` from `home`: the run's logged commands name its files relative to `home`."""
+    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", RUN, "--data", str(corpus.data_dir),
+           "--tokenizer", str(corpus.tokenizer), *FAST, *extra, "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=home)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
-def builtin(tmp_path_factory) -> tuple[Path, Path]:
-    """The embedded corpus (small validation split keeps every evaluation quick)."""
-    from golfcli.data.builtin import build_builtin
-
-    summary = build_builtin(tmp_path_factory.mktemp("builtin"))
-    return Path(summary["data_dir"]), Path(summary["tokenizer"])
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory, builtin):
-    out = tmp_path_factory.mktemp("run")
-    return out, golf_run(out, *builtin, "--hedge")
+def first_run(tmp_path_factory, small_corpus):
+    """One `golf run --hedge`, shared by this module and never changed by a test (copy it to change it)."""
+    home = tmp_path_factory.mktemp("home")
+    return home / RUN, golf_run(home, small_corpus, "--hedge")
 
 
 def test_summary_has_every_number(first_run):
@@ -59,11 +57,11 @@ def test_summary_has_every_number(first_run):
     assert size["code"] == (out / "submission.py").stat().st_size < 60_000  # the bundle is what counts
 
 
-def test_the_run_bundle_scores_the_artifact_exactly_as_golf_eval(first_run, builtin):
+def test_the_run_bundle_scores_the_artifact_exactly_as_golf_eval(first_run, small_corpus):
     out, summary = first_run
-    data, tokenizer = builtin
-    proc = subprocess.run([sys.executable, str(out / "submission.py"), str(out / "artifact.bin"), "--data", str(data),
-                           "--tokenizer", str(tokenizer), "--mode", "sliding", "--json"],
+    proc = subprocess.run([sys.executable, str(out / "submission.py"), str(out / "artifact.bin"),
+                           "--data", str(small_corpus.data_dir), "--tokenizer", str(small_corpus.tokenizer),
+                           "--mode", "sliding", "--json"],
                           capture_output=True, text=True, cwd=out.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     scored = json.loads(proc.stdout)
@@ -74,20 +72,24 @@ def test_the_run_bundle_scores_the_artifact_exactly_as_golf_eval(first_run, buil
 def test_logged_commands_rerun_by_hand(first_run, tmp_path):
     out, _ = first_run
     stages = json.loads((out / "stages.json").read_text())
-    command = stages["pack"]["command"].replace(str(out / "artifact.bin"), str(tmp_path / "again.bin"))
-    argv = command.split()[1:]
-    subprocess.run([sys.executable, "-m", "golfcli", *argv], check=True, capture_output=True)
+    argv = shlex.split(stages["pack"]["command"])  # the command as a shell reads it
+    assert argv[0] == "golf" and f"{RUN}/artifact.bin" in argv
+    argv = [str(tmp_path / "again.bin") if a == f"{RUN}/artifact.bin" else a for a in argv[1:]]
+    subprocess.run([sys.executable, "-m", "golfcli", *argv], check=True, capture_output=True, cwd=out.parent)
     assert (tmp_path / "again.bin").read_bytes() == (out / "artifact.bin").read_bytes()
     assert (out / "commands.sh").read_text().count("golf ") == len(stages)
 
 
-def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, builtin):
-    out, _ = first_run
-    again = golf_run(out, *builtin, "--hedge")
+def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, small_corpus, tmp_path):
+    out, summary = first_run
+    shutil.copytree(out, tmp_path / RUN)  # the shared run stays as it was for the other tests
+    again = golf_run(tmp_path, small_corpus, "--hedge")
     assert set(again["skipped"]) == set(again["seconds"])
-    changed = golf_run(out, *builtin, "--hedge", "--set", "quant.attn_bits=6")
+    assert again["bpb"] == summary["bpb"]
+    changed = golf_run(tmp_path, small_corpus, "--hedge", "--set", "quant.attn_bits=6")
     assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "bundle", "eval-pre-quant"}
     assert changed["bpb"]["pre_quant"] == again["bpb"]["pre_quant"]
+    assert (tmp_path / RUN / "artifact.bin").read_bytes() != (out / "artifact.bin").read_bytes()
 
 
 def test_stage_keys_cover_only_what_each_stage_reads(tmp_path):

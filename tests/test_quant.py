@@ -1,4 +1,4 @@
-"""`golf quantize` on a tiny model trained on the real sample: GPTQ vs RTN with real numbers."""
+"""`golf quantize` on a tiny model trained on the built-in corpus: GPTQ vs RTN with real numbers."""
 
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ def model_from(state: dict, cfg) -> GPT:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_shards):
-    """A tiny GPT trained STEPS Adam steps on the shared train shard, its checkpoint and Hessians."""
-    train = torch.from_numpy(np.asarray(read_shard(shared_shards / "fineweb_train_000000.bin")[:2_000_000],
-                                        dtype=np.int64))
-    val = torch.from_numpy(np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:256 * 128 + 1],
+def trained(tmp_path_factory, builtin_data):
+    """A tiny GPT trained STEPS Adam steps on the built-in corpus's train shards, its checkpoint and Hessians."""
+    shards = sorted(builtin_data.data_dir.glob("fineweb_train_*.bin"))
+    train = torch.from_numpy(np.concatenate([np.asarray(read_shard(p), dtype=np.int64) for p in shards]))
+    val = torch.from_numpy(np.asarray(read_shard(builtin_data.data_dir / "fineweb_val_000000.bin")[:256 * 128 + 1],
                                       dtype=np.int64))
     cfg = load_config("tiny", None, MODEL)
     torch.manual_seed(0)

@@ -29,16 +29,16 @@ TRAIN = dict(
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory, shared_shards: Path, shared_tokenizer: Path) -> tuple[Path, Path]:
-    """Small real-token shards (3 train, 1 val) and the real tokenizer."""
+def tiny_data(tmp_path_factory, builtin_data) -> tuple[Path, Path]:
+    """Small shards (3 train, 1 val) cut from the built-in corpus, and its tokenizer."""
     from golfcli.data.shards import read_shard, write_shard
 
-    out = tmp_path_factory.mktemp("data")
-    write_shard(out / "fineweb_val_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:4097]))
+    src, out = builtin_data.data_dir, tmp_path_factory.mktemp("data")
+    write_shard(out / "fineweb_val_000000.bin", np.asarray(read_shard(src / "fineweb_val_000000.bin")[:4097]))
     for i in range(3):
-        tokens = read_shard(shared_shards / f"fineweb_train_00000{i}.bin")
+        tokens = read_shard(src / f"fineweb_train_00000{i}.bin")
         write_shard(out / f"fineweb_train_00000{i}.bin", np.asarray(tokens[i * 7000 : i * 7000 + 20000]))
-    return out, shared_tokenizer
+    return out, builtin_data.tokenizer
 
 
 def make_cfg(tiny_data, model=None, **train_changes):
@@ -172,11 +172,15 @@ def test_refuses_to_overwrite_and_bad_options(tiny_data, tmp_path):
 
 
 def test_wallclock_cap_stops_training(tiny_data, tmp_path):
-    cfg = make_cfg(tiny_data, iterations=100000, warmdown_clock="time", warmdown_iters=5, log_every=5)
+    cfg = make_cfg(tiny_data, iterations=100000, warmdown_clock="time", warmdown_iters=5, log_every=1)
     s = train(cfg, tmp_path / "run", max_seconds=1.5)
     assert s["stopped_by"] == "max_seconds"
-    assert 1.5 <= s["seconds"] < 10 and 0 < s["steps"] < 100000
-    scales = [r["lr_scale"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert s["seconds"] >= 1.5 and 0 < s["steps"] < 100000
+    steps = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert len(steps) == s["steps"]
+    # it stops at the first step that reaches the cap, however fast the machine is
+    assert steps[-1]["elapsed"] >= 1.5 and all(r["elapsed"] <= 1.5 for r in steps[:-1])
+    scales = [r["lr_scale"] for r in steps]
     assert scales == sorted(scales, reverse=True) and scales[-1] < 1.0
 
 
