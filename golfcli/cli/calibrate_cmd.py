@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option
 from golfcli.io import check_output_file
 
 
@@ -35,19 +35,23 @@ def _render(r: dict) -> None:
 @click.option("--batch", type=int, default=None, help="Sequences generated/forwarded together [the checkpoint's calib.batch].")
 @click.option("--seed", type=int, default=None, help="Seed of first tokens and sampling [the checkpoint's calib.seed].")
 @click.option("--no-kv-cache", "no_kv_cache", is_flag=True, help="Recompute the whole prefix per token (slow).")
-@click.option("--data-dir", default=None, help="Shard directory for --source shards [the checkpoint's data.data_dir].")
+@click.option("--data-dir", default=None, help="Shard directory for --source shards [the checkpoint's calib.data_dir, else data.data_dir].")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N [the checkpoint's calib.device].")
+@config_options
 @overwrite_option
 @json_option
 def command(checkpoint, out, source, seqs, seq_len, temperature, batch, seed, no_kv_cache, data_dir, device,
-            overwrite, as_json) -> None:
-    """Collect one Hessian E[x xᵀ] per quantizable weight (defaults: the checkpoint's [calib] config)."""
+            preset, config_file, overrides, overwrite, as_json) -> None:
+    """Collect one Hessian E[x xᵀ] per quantizable weight.
+
+    Settings: flags > --set > --config/--preset > the checkpoint's [calib] config.
+    """
     from golfcli.quant.calibrate import calibrate
 
     check_output_file(out, overwrite, "Hessians file")
 
     result = calibrate(
-        checkpoint, out, source=source, seqs=seqs, seq_len=seq_len, temperature=temperature, batch=batch,
+        checkpoint, out, preset=preset, config_file=config_file, overrides=overrides, source=source, seqs=seqs, seq_len=seq_len, temperature=temperature, batch=batch,
         seed=seed, kv_cache=False if no_kv_cache else None, data_dir=data_dir, device=device,
     )
     emit(result, as_json, _render)

@@ -7,7 +7,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option
 from golfcli.io import check_output_file
 
 
@@ -58,7 +58,7 @@ def _render(r: dict) -> None:
 @click.option("--embed", default=None, metavar="intN", help="Width of embedding tables (incl. value tables) [the checkpoint's quant.embed_bits].")
 @click.option("--other", default=None, metavar="intN", help="Width of other large tensors [the checkpoint's quant.other_bits].")
 @click.option("--rule", "rules", multiple=True, metavar="REGEX=BITS",
-              help="Width for tensors whose name matches REGEX (repeatable; later rules win).")
+              help="Width for tensors whose name matches REGEX (repeatable; later rules win; replaces quant.rules).")
 @click.option("--method", type=click.Choice(["gptq", "rtn"]), default=None, help="gptq (needs --hessians) or rtn [the checkpoint's quant.method].")
 @click.option("--clip", default=None, help="search | sdclip:K | percentile:P [the checkpoint's quant.clip].")
 @click.option("--damp", type=float, default=None, help="GPTQ damping, fraction of mean diag(H) [the checkpoint's quant.damp].")
@@ -70,11 +70,13 @@ def _render(r: dict) -> None:
 @click.option("--target-bytes", type=int, default=None, help="Byte budget (model + code): choose widths to fit.")
 @click.option("--code-bytes", type=int, default=None, help="Code bytes counted against --target-bytes.")
 @click.option("--plan-bits", default=None, help="Widths the planner may use, e.g. 4,5,6,7,8.")
+@config_options
 @overwrite_option
 @json_option
 def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, clip, damp, block, no_act_order,
-            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, overwrite, as_json) -> None:
-    """Quantize a float checkpoint (defaults: the checkpoint's [quant] config).
+            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, preset, config_file, overrides,
+            overwrite, as_json) -> None:
+    """Quantize a float checkpoint. Settings: flags > --set > --config/--preset > the checkpoint's [quant].
 
     intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
     one fp16 scale per row (other public "int5" variants use ±16 or [−16, 15]).
@@ -88,7 +90,7 @@ def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, c
         return None if value is None else parse_bits(value, what)
 
     result = quantize(
-        checkpoint, out, hessians,
+        checkpoint, out, hessians, preset=preset, config_file=config_file, overrides=overrides,
         method=method, attn_bits=bits(attn, "--attn"), mlp_bits=bits(mlp, "--mlp"),
         embed_bits=bits(embed, "--embed"), other_bits=bits(other, "--other"),
         rules=list(rules) or None, clip=clip, damp=damp, block=block,
