@@ -72,7 +72,8 @@ def test_golf_run_rerun_uses_the_current_quant_and_calib_settings(rerun):
     used = qm.meta["quant"]
     assert used["rules"] == [] and used["act_order"] is True and used["target_bytes"] == 0
     assert not any(row["planned"] for row in qm.meta["report"]["tensors"])
-    assert qm.meta["quant_sources"]["quant.rules"].startswith("file ")
+    quantize = json.loads((out / "stages.json").read_text())["quantize"]["result"]
+    assert quantize["quant_sources"]["quant.rules"].startswith("file ") and "quant_sources" not in qm.meta
     _, _, calib = load_hessians(out / "hessians.safetensors")
     assert calib["calib"]["kv_cache"] is True and calib["kv_cache"] is True
     assert calib["calib"]["seq_len"] == 32

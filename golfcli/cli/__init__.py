@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "golfcli.cli.run_cmd",
     "golfcli.cli.inspect_cmd",
     "golfcli.cli.presets_cmd",
+    "golfcli.cli.config_cmd",
     "golfcli.cli.plot_cmd",
     "golfcli.cli.bench_cmd",
 ]
@@ -50,6 +51,7 @@ SHORT_HELP = {
     "run": "The whole chain, data to verified score, in one run dir.",
     "inspect": "Show what any golf file holds.",
     "presets": "List the named presets.",
+    "config": "The resolved config and where each value came from.",
     "plot": "Plot a run: loss, bpb, LR scale, bytes vs the cap.",
     "bench": "Speed and size benchmarks, recorded as JSON.",
 }

@@ -28,6 +28,17 @@ def resolve_config(preset: str | None, config_file: str | None, overrides: tuple
     return load_config(preset, config_file, overrides)
 
 
+def stored_config(path: str) -> GolfConfig | None:
+    """The config a golf safetensors file carries (`golf.config`), or None for a file without one."""
+    from golfcli.config import config_from_dict
+    from golfcli.io import read_metadata, require_file
+
+    meta = read_metadata(require_file(path, "input file"))
+    tables = meta.get("config")
+    preset = meta.get("preset") if isinstance(meta.get("preset"), str) else None
+    return config_from_dict(tables, preset=preset) if isinstance(tables, dict) else None
+
+
 def overwrite_option(func: Callable | None = None, *, help: str = "Replace the output file if it exists."):
     """Add `--overwrite`: without it, a command refuses to replace an existing output."""
 

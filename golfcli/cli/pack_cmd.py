@@ -12,7 +12,8 @@ from rich.table import Table
 from golfcli import console
 from golfcli.artifact import read_artifact, verify_size, write_artifact
 from golfcli.artifact.pack import CODECS
-from golfcli.cli.options import config_options, emit, json_option, overwrite_option, resolve_config
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option, resolve_config, stored_config
+from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import check_output_file, require_file, sha256_file
 from golfcli.qtensor import load_quantized, save_quantized
@@ -57,13 +58,16 @@ def _render_pack(r: dict) -> None:
 @json_option
 def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | None, show_tensors: bool,
          preset: str | None, config_file: str | None, overrides: tuple[str, ...], overwrite: bool, as_json: bool) -> None:
-    """Pack a quantized file into a compact, checksummed artifact and report bytes per section."""
+    """Pack a quantized file into a compact, checksummed artifact and report bytes per section.
+
+    Settings: flags > --set > --config/--preset > the quantized file's [pack] config.
+    """
     check_output_file(out_path, overwrite, "artifact file")
-    cfg = resolve_config(preset, config_file, overrides).pack
-    codec = codec or cfg.codec
+    flags = {"pack": {"codec": codec, "sample_bytes": sample_bytes}}
+    cfg = resolve_settings(stored_config(quantized), preset, config_file, overrides, flags).config.pack
+    codec, samples = cfg.codec, cfg.sample_bytes
     if codec not in CODECS:
         raise GolfError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
-    samples = cfg.sample_bytes if sample_bytes is None else sample_bytes
     if samples < 0:
         raise GolfError(f"--sample-bytes must be ≥ 0, got {samples}")
     qm = load_quantized(str(require_file(quantized, "quantized file")))

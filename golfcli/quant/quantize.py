@@ -185,14 +185,14 @@ def quantize(
     qm.meta = {
         "preset": cfg.preset,
         "quant": dataclasses.asdict(q),
-        "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")},
         "report": {k: v for k, v in report.items() if k not in ("passthrough",)},
         "source_checkpoint": str(checkpoint_path),
         "source_sha256": sha256_file(checkpoint_path),
         "provenance": provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer),
     }
     save_quantized(str(out_path), qm)
-    return report
+    # where each value came from goes to the caller only: the file (and the artifact) keep just the values
+    return {**report, "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")}}
 
 
 def split_tensors(
