@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import config_options, emit, json_option, overwrite_option
+from golfcli.cli.options import check_config_inputs, config_options, emit, json_option, overwrite_option
 from golfcli.io import check_output_file
 
 
@@ -46,9 +46,9 @@ def command(checkpoint, out, source, seqs, seq_len, temperature, batch, seed, no
 
     Settings: flags > --set > --config/--preset > the checkpoint's [calib] config.
     """
-    from golfcli.quant.calibrate import calibrate
-
     check_output_file(out, overwrite, "Hessians file")
+    check_config_inputs(preset, config_file, overrides, ("calib",))
+    from golfcli.quant.calibrate import calibrate
 
     result = calibrate(
         checkpoint, out, preset=preset, config_file=config_file, overrides=overrides, source=source, seqs=seqs, seq_len=seq_len, temperature=temperature, batch=batch,

@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import config_options, emit, json_option
+from golfcli.cli.options import check_config_inputs, config_options, emit, json_option
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
 from golfcli.io import check_output_file
 from golfcli.scoring import run_eval
@@ -79,6 +79,7 @@ def _make(name: str, fixed_mode: str | None, help_text: str) -> click.Command:
              as_json, sliding=False, hedge=False):
         if per_token:
             check_output_file(per_token, overwrite, "per-token file")
+        check_config_inputs(preset, config_file, overrides, ("eval",))
         mode = fixed_mode or ("hedge" if hedge else "sliding" if sliding else "standard")
         result = run_eval(
             model_path, data_dir, tokenizer, mode, ttt=ttt, max_tokens=max_tokens, per_token=per_token,

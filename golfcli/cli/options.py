@@ -12,6 +12,28 @@ from golfcli import console
 from golfcli.config import GolfConfig, load_config
 
 
+class LazyChoice(click.Choice):
+    """A click.Choice whose values are a stage's constant, imported only when a command needs them.
+
+    Building the CLI (and `golf --help`) then never imports the stage, nor torch through it.
+    """
+
+    def __init__(self, module: str, name: str):
+        self._where = (module, name)
+        super().__init__([])
+
+    @property
+    def choices(self) -> list[str]:  # type: ignore[override]
+        import importlib
+
+        module, name = self._where
+        return list(getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # click.Choice.__init__ assigns; the values stay lazy
+        pass
+
+
 def config_options(func: Callable) -> Callable:
     """Add `--preset`, `--config` and repeatable `--set section.key=value` to a command."""
     func = click.option(
@@ -26,6 +48,14 @@ def config_options(func: Callable) -> Callable:
 def resolve_config(preset: str | None, config_file: str | None, overrides: tuple[str, ...]) -> GolfConfig:
     """The GolfConfig the shared config options describe."""
     return load_config(preset, config_file, overrides)
+
+
+def check_config_inputs(preset: str | None, config_file: str | None, overrides: tuple[str, ...],
+                        reads: tuple[str, ...]) -> None:
+    """Fail on a bad preset, config file or `--set` before a stage (and torch) is imported."""
+    from golfcli.config.resolve import resolve_settings
+
+    resolve_settings(None, preset, config_file, overrides, reads=reads)
 
 
 def stored_config(path: str) -> GolfConfig | None:

@@ -7,7 +7,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import config_options, emit, json_option, overwrite_option
+from golfcli.cli.options import check_config_inputs, config_options, emit, json_option, overwrite_option
 from golfcli.io import check_output_file
 
 
@@ -81,10 +81,10 @@ def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, c
     intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
     one fp16 scale per row (other public "int5" variants use ±16 or [−16, 15]).
     """
+    check_output_file(out, overwrite, "quantized file")
+    check_config_inputs(preset, config_file, overrides, ("quant",))
     from golfcli.bitwidths import parse_bits
     from golfcli.quant.quantize import quantize
-
-    check_output_file(out, overwrite, "quantized file")
 
     def bits(value, what):
         return None if value is None else parse_bits(value, what)
