@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from golfcli.config import EvalConfig, GolfConfig
+from golfcli.config.base import cli_fields
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
 from golfcli.config.resolve import Resolved, resolve_settings
 from golfcli.errors import GolfError
@@ -89,6 +90,17 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
     return result
 
 
+def _argparse_type(f: Any) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return f.parse(text)
+        except GolfError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = f.kind.__name__
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Bits per byte of a golf artifact on the validation shards (sliding windows by default).")
@@ -100,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    for f in cli_fields(EvalConfig, "eval"):  # the same shorthands as `golf eval`, from the same fields
+        parser.add_argument(f.flag, dest=f.dest, type=_argparse_type(f), default=None, metavar=f.metavar or f.kind.__name__.upper(),
+                            help=f"{f.help} [default: the artifact's {f.key}]")
     return parser
 
 
@@ -110,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console.set_quiet(args.json)
     try:
+        flags = {f.name: getattr(args, f.dest) for f in cli_fields(EvalConfig, "eval")}
         result = run_eval(args.artifact, args.data, args.tokenizer, args.mode, ttt=args.ttt,
-                          max_tokens=args.max_tokens, device=args.device)
+                          max_tokens=args.max_tokens, device=args.device, **flags)
     except GolfError as exc:
         print(f"golf: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -24,12 +24,13 @@ from torch import nn
 from golfcli import console
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import CalibConfig, GolfConfig
+from golfcli.config.quant import CALIB_SOURCES
 from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import provenance, require_file, sha256_file
 from golfcli.quant.hessians import save_hessians
 
-SOURCES = ("selfgen", "random", "shards")
+SOURCES = CALIB_SOURCES
 HEAD_INPUT_MODULE = "final_norm"
 TIED_HEAD_WEIGHT = "tok_emb.weight"
 

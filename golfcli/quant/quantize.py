@@ -23,6 +23,7 @@ from golfcli import console
 from golfcli.bitwidths import bits_for, parse_bits, parse_rules
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import QuantConfig, config_to_dict
+from golfcli.config.quant import QUANT_METHODS
 from golfcli.config.resolve import resolve_settings
 from golfcli.errors import FormatError, GolfError
 from golfcli.io import provenance, require_file, sha256_file
@@ -34,7 +35,7 @@ from golfcli.quant.plan import PlanOption, plan_bits
 from golfcli.quant.size import passthrough_bytes, quantized_bytes
 from golfcli.quant.tensor import QuantOption, TensorQuant, quantize_tensor
 
-METHODS = ("gptq", "rtn")
+METHODS = QUANT_METHODS
 NO_HESSIANS = (
     "GPTQ needs Hessians: run `golf gptq-calibrate CHECKPOINT --out hessians.safetensors` and pass "
     "--hessians hessians.safetensors, or choose --method rtn"
