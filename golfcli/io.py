@@ -15,9 +15,10 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch loads only where tensors are touched: `golf --help` never needs it
+    import torch
 
 from golfcli import __version__
 from golfcli.errors import FormatError, GolfError
@@ -308,6 +309,8 @@ def git_revision() -> str | None:
 
 def provenance(seed: int | None = None, tokenizer: str | os.PathLike | None = None, **extra: Any) -> dict[str, Any]:
     """Provenance recorded in every golf file: versions, git revision, seed, tokenizer hash."""
+    import torch
+
     info: dict[str, Any] = {
         "golf_version": __version__,
         "torch_version": torch.__version__,

@@ -210,38 +210,13 @@ def _free_name(folder: Path) -> Path:
     return candidate
 
 
-def calibrate_flags(cfg: GolfConfig) -> list[str]:
-    """`golf gptq-calibrate` flags spelling out the run's [calib] section."""
-    c = cfg.calib
-    return ["--source", c.source, "--seqs", str(c.seqs), "--seq-len", str(c.seq_len),
-            "--temperature", str(c.temperature), "--batch", str(c.batch), "--seed", str(c.seed)]
-
-
-def quantize_flags(cfg: GolfConfig) -> list[str]:
-    """`golf quantize` flags spelling out the run's [quant] section."""
-    q = cfg.quant
-    flags = ["--method", q.method, "--attn", f"int{q.attn_bits}", "--mlp", f"int{q.mlp_bits}",
-             "--embed", f"int{q.embed_bits}", "--other", f"int{q.other_bits}", "--clip", q.clip,
-             "--damp", str(q.damp), "--block", str(q.block), "--passthrough-max", str(q.passthrough_max)]
-    for rule in q.rules:
-        flags += ["--rule", rule]
-    for rule in q.fp32_rules:
-        flags += ["--keep-fp32", rule]
-    if not q.act_order:
-        flags.append("--no-act-order")
-    if q.target_bytes:
-        flags += ["--target-bytes", str(q.target_bytes), "--code-bytes", str(q.code_bytes),
-                  "--plan-bits", ",".join(str(b) for b in q.plan_bits)]
-    return flags
-
-
 def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: bool) -> list[Stage]:
     """The chain, as golf commands on the run dir's fixed file names.
 
     Each stage's key covers only what it reads: train the [data]/[model]/[train] sections, the
-    evaluations [eval], pack and verify-size [pack], the submission bundle golf's own source;
-    calibration and quantization get their settings as explicit flags, so changing how to
-    quantize never retrains.
+    calibration [calib], quantization [quant], the evaluations [eval], pack and verify-size [pack],
+    the submission bundle golf's own source. Every stage reads its settings from the run's
+    config.toml (`--config`), so changing how to quantize never retrains.
     """
     tables = config_to_dict(cfg)
     data_dir, tokenizer = Path(cfg.data.data_dir), Path(cfg.data.tokenizer)
@@ -251,6 +226,8 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
     # train.ship_weights is read by the ema stage (its --mode): changing it never retrains
     train_table = {k: v for k, v in tables["train"].items() if k != "ship_weights"}
     train_settings = {"data": tables["data"], "model": tables["model"], "train": train_table}
+    calib_settings = {"calib": tables["calib"]}
+    quant_settings = {"quant": tables["quant"]}
     eval_settings = {"eval": tables["eval"]}
     pack_settings = {"pack": tables["pack"]}
     code_settings = {"golf_source": source_digest()}  # the bundle changes when golf's loading code does
@@ -264,10 +241,11 @@ def plan_stages(cfg: GolfConfig, layout: RunLayout, hedge: bool, build_data: boo
               settings=train_settings, resumable=True),
         Stage("ema", ["ema", str(layout.train_dir), "--out", model, "--mode", cfg.train.ship_weights,
                       "--data", str(data_dir), *again], [layout.final, data_dir], [layout.averaged]),
-        Stage("gptq-calibrate", ["gptq-calibrate", model, "--out", str(layout.hessians), *calibrate_flags(cfg),
-                                 *again], [layout.averaged], [layout.hessians]),
-        Stage("quantize", ["quantize", model, "--hessians", str(layout.hessians), "--out", str(layout.quantized),
-                           *quantize_flags(cfg), *again], [layout.averaged, layout.hessians], [layout.quantized]),
+        Stage("gptq-calibrate", ["gptq-calibrate", model, *conf, "--out", str(layout.hessians), *again],
+              [layout.averaged], [layout.hessians], settings=calib_settings),
+        Stage("quantize", ["quantize", model, *conf, "--hessians", str(layout.hessians), "--out",
+                           str(layout.quantized), *again], [layout.averaged, layout.hessians], [layout.quantized],
+              settings=quant_settings),
         Stage("pack", ["pack", str(layout.quantized), *conf, "--out", art, *again], [layout.quantized],
               [layout.artifact], settings=pack_settings),
         Stage("bundle", ["bundle", "--out", sub, *again], [], [layout.submission], settings=code_settings),

@@ -15,26 +15,20 @@ import os
 import sys
 from typing import Any
 
-from golfcli.config import EvalConfig, config_from_dict, config_to_dict, load_config
+from golfcli.config import EvalConfig, GolfConfig
+from golfcli.config.base import cli_fields
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
-from golfcli.config.toml import parse_value
+from golfcli.config.resolve import Resolved, resolve_settings
 from golfcli.errors import GolfError
 
 
-def resolve_eval_config(file_eval: EvalConfig, preset: str | None, config_file: str | None,
-                        overrides: tuple[str, ...], **flags: Any) -> EvalConfig:
-    """The model file's eval settings ← --preset/--config's [eval] ← --set eval.* ← explicit flags."""
-    table = dataclasses.asdict(file_eval)
-    if preset or config_file:
-        table = config_to_dict(load_config(preset, config_file))["eval"]
-    for text in overrides:
-        key, _, value = text.partition("=")
-        section, _, name = key.strip().partition(".")
-        if section != "eval" or not name or not _:
-            raise GolfError(f"golf eval takes --set eval.KEY=VALUE only, got {text!r}")
-        table[name] = parse_value(value.strip())
-    table.update({k: v for k, v in flags.items() if v is not None})
-    return config_from_dict({"eval": table}).eval.validate()
+def resolve_eval_settings(stored: GolfConfig, preset: str | None, config_file: str | None,
+                          overrides: tuple[str, ...], **flags: Any) -> Resolved:
+    """The eval settings by the one precedence rule: flags > --set > --config/--preset > the model file's."""
+    resolved = resolve_settings(stored, preset, config_file, overrides, {"eval": flags},
+                                stored_label="the model file", reads=("eval",))
+    resolved.config.eval.validate()
+    return resolved
 
 
 def load_tokens(data_dir: str, max_tokens: int | None, truncate_to: int | None) -> tuple[Any, int]:
@@ -72,7 +66,11 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
         sp = load_tokenizer(tokenizer)
         check_vocab(sp, vocab, tokenizer)
         check_tokenizer_matches(model_path, tokenizer)
-        ecfg = eval_cfg or resolve_eval_config(cfg.eval, preset, config_file, overrides, **flags)
+        if eval_cfg is None:
+            resolved = resolve_eval_settings(cfg, preset, config_file, overrides, **flags)
+            ecfg, sources = resolved.config.eval, resolved.sources
+        else:
+            ecfg, sources = eval_cfg, {}
         tokens, available = load_tokens(data_dir, max_tokens, ecfg.seq_len if ecfg.truncate else None)
         top = int(tokens.max())
         if top >= vocab:
@@ -85,10 +83,22 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
     finally:
         teardown(info)
     result.update(model=str(model_path), tokens_available=available, partial=max_tokens is not None
-                  and tokens.numel() < available)
+                  and tokens.numel() < available, eval=dataclasses.asdict(ecfg),
+                  eval_sources={k: v for k, v in sources.items() if k.startswith("eval.")})
     if per_token:
         result["per_token"] = str(per_token)
     return result
+
+
+def _argparse_type(f: Any) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return f.parse(text)
+        except GolfError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = f.kind.__name__
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    for f in cli_fields(EvalConfig, "eval"):  # the same shorthands as `golf eval`, from the same fields
+        parser.add_argument(f.flag, dest=f.dest, type=_argparse_type(f), default=None, metavar=f.metavar or f.kind.__name__.upper(),
+                            help=f"{f.help} [default: the artifact's {f.key}]")
     return parser
 
 
@@ -112,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console.set_quiet(args.json)
     try:
+        flags = {f.name: getattr(args, f.dest) for f in cli_fields(EvalConfig, "eval")}
         result = run_eval(args.artifact, args.data, args.tokenizer, args.mode, ttt=args.ttt,
-                          max_tokens=args.max_tokens, device=args.device)
+                          max_tokens=args.max_tokens, device=args.device, **flags)
     except GolfError as exc:
         print(f"golf: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from golfcli.config import load_config
-from golfcli.pipeline import RunLayout, plan_stages, quantize_flags, stage_key
+from golfcli.pipeline import RunLayout, plan_stages, stage_key
 
 FAST = [
     "--set", "train.iterations=12", "--set", "train.val_every=0", "--set", "train.checkpoint_every=0",
@@ -99,7 +99,8 @@ def test_stage_keys_cover_only_what_each_stage_reads(tmp_path):
                                                          layout, True, False)}
     assert [n for n in base if base[n] != evals[n]] == ["eval-pre-quant", "eval-post-quant", "eval-sliding",
                                                         "eval-hedge"]
-    assert "int5" in quantize_flags(load_config("tiny")) and "--target-bytes" not in quantize_flags(load_config("tiny"))
+    quant = {s.name: s for s in plan_stages(load_config("tiny"), layout, True, False)}["quantize"]
+    assert quant.settings["quant"]["mlp_bits"] == 5 and "--config" in quant.argv and "--mlp" not in quant.argv
 
 
 def test_plot_draws_a_png(first_run, tmp_path):

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "golfcli.cli.export_cmd",
     "golfcli.cli.inspect_cmd",
     "golfcli.cli.presets_cmd",
+    "golfcli.cli.config_cmd",
     "golfcli.cli.plot_cmd",
     "golfcli.cli.bench_cmd",
 ]
@@ -52,6 +53,7 @@ SHORT_HELP = {
     "export": "A challenge records folder: one train_gpt.py; --update, --check.",
     "inspect": "Show what any golf file holds.",
     "presets": "List the named presets.",
+    "config": "The resolved config and where each value came from.",
     "plot": "Plot a run: loss, bpb, LR scale, bytes vs the cap.",
     "bench": "Speed and size benchmarks, recorded as JSON.",
 }

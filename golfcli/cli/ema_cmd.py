@@ -6,10 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.cli.options import LazyChoice, emit, json_option, overwrite_option
 from golfcli.io import check_output_file
-from golfcli.train.average_run import MODES
-from golfcli.train.run_dir import RunDir
 
 
 def _render(r: dict) -> None:
@@ -27,7 +25,7 @@ def _render(r: dict) -> None:
 @click.command("ema")
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Checkpoint file to write.")
-@click.option("--mode", type=click.Choice(list(MODES)), default=None,
+@click.option("--mode", type=LazyChoice("golfcli.train.average_run", "MODES"), default=None,
               help="final: the final weights; ema: the shadow kept in training; swa: mean of SWA snapshots; "
                    "exp: exponential over checkpoints; auto: final, ema or swa, the lowest loss on held-out "
                    "training tokens [the run's train.ship_weights].")
@@ -39,6 +37,7 @@ def _render(r: dict) -> None:
 def command(run_dir, out, mode, data_dir, decay, overwrite, as_json) -> None:
     """Average a run's weights into one checkpoint."""
     from golfcli.train import average_checkpoint
+    from golfcli.train.run_dir import RunDir
 
     RunDir(run_dir).require_run()
     check_output_file(out, overwrite, "checkpoint file")

@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import config_options, emit, json_option
+from golfcli.cli.options import check_config_inputs, config_options, emit, json_option, section_flags, section_options
+from golfcli.config.eval import EvalConfig
 from golfcli.config.data import DEFAULT_DATA_DIR, DEFAULT_TOKENIZER
 from golfcli.io import check_output_file
 from golfcli.scoring import run_eval
@@ -51,16 +52,9 @@ def _options(func):
         click.option("--data", "data_dir", default=DEFAULT_DATA_DIR, show_default=True,
                      help="Directory of fineweb_val_*.bin shards."),
         click.option("--tokenizer", default=DEFAULT_TOKENIZER, show_default=True, help="SentencePiece model."),
-        click.option("--window", type=int, default=None, help="Sliding window length [the model file's eval.window]."),
-        click.option("--stride", type=int, default=None, help="Sliding stride [the model file's eval.stride]."),
-        click.option("--seq-len", type=int, default=None, help="Standard eval sequence length [the model file's eval.seq_len]."),
-        click.option("--batch-seqs", type=int, default=None, help="Windows per batch per rank [the model file's eval.batch_seqs]."),
         click.option("--max-tokens", type=int, default=None,
                      help="Evaluate only the first N validation tokens (N-1 targets; reported as partial)."),
         click.option("--ttt", is_flag=True, help="Score-first test-time training over chunks."),
-        click.option("--ttt-epochs", type=int, default=None, help="Epochs per TTT chunk [the model file's eval.ttt_epochs]."),
-        click.option("--ttt-lr", type=float, default=None, help="Peak TTT learning rate [the model file's eval.ttt_lr]."),
-        click.option("--ttt-chunk-tokens", type=int, default=None, help="Targets per TTT chunk [the model file's eval.ttt_chunk_tokens]."),
         click.option("--check-normalization", is_flag=True,
                      help="Hedge: assert the mixture sums to 1 (±1e-6) over the vocabulary at sampled positions."),
         click.option("--per-token", type=click.Path(), default=None,
@@ -70,21 +64,22 @@ def _options(func):
     ]
     for opt in reversed(opts):
         func = opt(func)
+    func = section_options(EvalConfig, "eval", "the model file's")(func)
     return config_options(json_option(func))
 
 
 def _make(name: str, fixed_mode: str | None, help_text: str) -> click.Command:
-    def body(model_path, data_dir, tokenizer, window, stride, seq_len, batch_seqs, max_tokens, ttt, ttt_epochs,
-             ttt_lr, ttt_chunk_tokens, check_normalization, per_token, overwrite, device, preset, config_file, overrides,
-             as_json, sliding=False, hedge=False):
+    def body(model_path, data_dir, tokenizer, max_tokens, ttt, check_normalization, per_token, overwrite, device,
+             preset, config_file, overrides, as_json, sliding=False, hedge=False, **settings):
         if per_token:
             check_output_file(per_token, overwrite, "per-token file")
+        flags = section_flags(EvalConfig, "eval", settings)
+        check_config_inputs(preset, config_file, overrides, ("eval",))
         mode = fixed_mode or ("hedge" if hedge else "sliding" if sliding else "standard")
         result = run_eval(
             model_path, data_dir, tokenizer, mode, ttt=ttt, max_tokens=max_tokens, per_token=per_token,
             check_normalization=check_normalization, device=device, preset=preset, config_file=config_file,
-            overrides=overrides, window=window, stride=stride, seq_len=seq_len, batch_seqs=batch_seqs,
-            ttt_epochs=ttt_epochs, ttt_lr=ttt_lr, ttt_chunk_tokens=ttt_chunk_tokens,
+            overrides=overrides, **flags,
         )
         if int(os.environ.get("RANK", "0") or 0) == 0:  # under torchrun only rank 0 prints
             emit(result, as_json, render)

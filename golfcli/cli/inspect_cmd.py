@@ -10,9 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.artifact import is_artifact
 from golfcli.cli.options import emit, json_option
-from golfcli.data.shards import MAGIC
 from golfcli.errors import GolfError
 from golfcli.io import read_metadata, require_file, tensor_table
 
@@ -20,6 +18,8 @@ TOKEN_TENSOR_NAMES = ("tokens", "calib.tokens", "generated_tokens")
 
 
 def _is_shard(path: Path) -> bool:
+    from golfcli.data.shards import MAGIC
+
     with open(path, "rb") as handle:
         head = handle.read(4)
     return len(head) == 4 and int.from_bytes(head, "little") == MAGIC
@@ -85,6 +85,8 @@ def inspect_file(path: str, tokenizer: str | None = None) -> dict[str, Any]:
     p = require_file(path)
     if _is_shard(p):
         return inspect_shard(p)
+    from golfcli.artifact import is_artifact
+
     if is_artifact(p):
         return inspect_artifact(p)
     return inspect_tensor_file(p, tokenizer)

@@ -12,6 +12,28 @@ from golfcli import console
 from golfcli.config import GolfConfig, load_config
 
 
+class LazyChoice(click.Choice):
+    """A click.Choice whose values are a stage's constant, imported only when a command needs them.
+
+    Building the CLI (and `golf --help`) then never imports the stage, nor torch through it.
+    """
+
+    def __init__(self, module: str, name: str):
+        self._where = (module, name)
+        super().__init__([])
+
+    @property
+    def choices(self) -> list[str]:  # type: ignore[override]
+        import importlib
+
+        module, name = self._where
+        return list(getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # click.Choice.__init__ assigns; the values stay lazy
+        pass
+
+
 def config_options(func: Callable) -> Callable:
     """Add `--preset`, `--config` and repeatable `--set section.key=value` to a command."""
     func = click.option(
@@ -26,6 +48,65 @@ def config_options(func: Callable) -> Callable:
 def resolve_config(preset: str | None, config_file: str | None, overrides: tuple[str, ...]) -> GolfConfig:
     """The GolfConfig the shared config options describe."""
     return load_config(preset, config_file, overrides)
+
+
+def section_options(cls: type, section: str, source: str) -> Callable[[Callable], Callable]:
+    """Add one option per flagged field of config dataclass `cls` (name, type, help from the field).
+
+    Each option defaults to None ("not given"), so the setting falls back along the precedence
+    rule; the help names where that value comes from: "[default: SOURCE section.key]".
+    """
+    from golfcli.config.base import cli_fields
+
+    def add(func: Callable) -> Callable:
+        for f in reversed(cli_fields(cls, section)):
+            func = _click_option(f, source)(func)
+        return func
+
+    return add
+
+
+def _click_option(f: Any, source: str) -> Callable:
+    text = f"{f.help} [default: {source} {f.key}]"
+    if f.kind is bool:
+        return click.option(f"{f.flag}/--no-{f.flag[2:]}", f.dest, default=None, help=text)
+    kind: Any = click.Choice(f.choices) if f.choices else (str if f.bits or f.sep else f.kind)
+    multiple = f.is_list and f.sep is None
+    return click.option(f.flag, f.dest, type=kind, default=None, multiple=multiple, metavar=f.metavar, help=text)
+
+
+def section_flags(cls: type, section: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop the options `section_options` added from a command's kwargs: `{field: value or None}`."""
+    from golfcli.config.base import cli_fields
+
+    out: dict[str, Any] = {}
+    for f in cli_fields(cls, section):
+        value = kwargs.pop(f.dest)
+        if f.is_list and f.sep is None:
+            value = [f.parse(v) if f.bits else v for v in value] or None
+        elif value is not None and (f.bits or f.sep):
+            value = f.parse(value)
+        out[f.name] = value
+    return out
+
+
+def check_config_inputs(preset: str | None, config_file: str | None, overrides: tuple[str, ...],
+                        reads: tuple[str, ...]) -> None:
+    """Fail on a bad preset, config file or `--set` before a stage (and torch) is imported."""
+    from golfcli.config.resolve import resolve_settings
+
+    resolve_settings(None, preset, config_file, overrides, reads=reads)
+
+
+def stored_config(path: str) -> GolfConfig | None:
+    """The config a golf safetensors file carries (`golf.config`), or None for a file without one."""
+    from golfcli.config import config_from_dict
+    from golfcli.io import read_metadata, require_file
+
+    meta = read_metadata(require_file(path, "input file"))
+    tables = meta.get("config")
+    preset = meta.get("preset") if isinstance(meta.get("preset"), str) else None
+    return config_from_dict(tables, preset=preset) if isinstance(tables, dict) else None
 
 
 def overwrite_option(func: Callable | None = None, *, help: str = "Replace the output file if it exists."):

@@ -10,12 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli import console
-from golfcli.artifact import read_artifact, verify_size, write_artifact
-from golfcli.artifact.pack import CODECS
-from golfcli.cli.options import config_options, emit, json_option, overwrite_option, resolve_config
+from golfcli.cli.options import LazyChoice, config_options, emit, json_option, overwrite_option, resolve_config, stored_config
+from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import check_output_file, require_file, sha256_file
-from golfcli.qtensor import load_quantized, save_quantized
 
 
 def _render_pack(r: dict) -> None:
@@ -47,7 +45,7 @@ def _render_pack(r: dict) -> None:
 @click.command("pack")
 @click.argument("quantized", type=click.Path())
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Artifact file to write.")
-@click.option("--codec", type=click.Choice(CODECS), default=None,
+@click.option("--codec", type=LazyChoice("golfcli.artifact.pack", "CODECS"), default=None,
               help="Codec for the codes (default: pack.codec = auto, the smallest per section).")
 @click.option("--sample-bytes", type=int, default=None,
               help="auto: try general codecs on a sample of this many bytes first (0 = always in full).")
@@ -57,13 +55,20 @@ def _render_pack(r: dict) -> None:
 @json_option
 def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | None, show_tensors: bool,
          preset: str | None, config_file: str | None, overrides: tuple[str, ...], overwrite: bool, as_json: bool) -> None:
-    """Pack a quantized file into a compact, checksummed artifact and report bytes per section."""
+    """Pack a quantized file into a compact, checksummed artifact and report bytes per section.
+
+    Settings: flags > --set > --config/--preset > the quantized file's [pack] config.
+    """
+    from golfcli.artifact import write_artifact
+    from golfcli.artifact.pack import CODECS
+    from golfcli.qtensor import load_quantized
+
     check_output_file(out_path, overwrite, "artifact file")
-    cfg = resolve_config(preset, config_file, overrides).pack
-    codec = codec or cfg.codec
+    flags = {"pack": {"codec": codec, "sample_bytes": sample_bytes}}
+    cfg = resolve_settings(stored_config(quantized), preset, config_file, overrides, flags).config.pack
+    codec, samples = cfg.codec, cfg.sample_bytes
     if codec not in CODECS:
         raise GolfError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
-    samples = cfg.sample_bytes if sample_bytes is None else sample_bytes
     if samples < 0:
         raise GolfError(f"--sample-bytes must be ≥ 0, got {samples}")
     qm = load_quantized(str(require_file(quantized, "quantized file")))
@@ -82,6 +87,9 @@ def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | N
 @json_option
 def unpack(artifact: str, out_path: str, dequantize: bool, overwrite: bool, as_json: bool) -> None:
     """Restore the quantized file from an artifact, bit for bit (or a dequantized checkpoint)."""
+    from golfcli.artifact import read_artifact
+    from golfcli.qtensor import save_quantized
+
     check_output_file(out_path, overwrite)
     qm = read_artifact(artifact)
     if dequantize:
@@ -139,6 +147,8 @@ def _render_size(r: dict) -> None:
 def verify_size_cmd(artifact: str, code_files: tuple[str, ...], raw_source: bool, limit: int | None,
                     preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over."""
+    from golfcli.artifact import verify_size
+
     cap = limit if limit is not None else resolve_config(preset, config_file, overrides).pack.limit
     result = verify_size(artifact, list(code_files) or None, cap, source=raw_source)
     emit(result, as_json, _render_size)

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli.cli.options import config_options, emit, json_option, resolve_config
-from golfcli.model.params import param_report
 
 
 @click.command("params")
@@ -16,6 +15,8 @@ from golfcli.model.params import param_report
 def command(preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Count the parameters of the model a preset/config describes (nothing is trained or loaded)."""
     cfg = resolve_config(preset, config_file, overrides)
+    from golfcli.model.params import param_report
+
     result = param_report(cfg.model)
 
     def render(r: dict) -> None:

@@ -7,7 +7,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.cli.options import (check_config_inputs, config_options, emit, json_option, overwrite_option,
+                                 section_flags, section_options)
+from golfcli.config.quant import QuantConfig
 from golfcli.io import check_output_file
 
 
@@ -53,47 +55,20 @@ def _render(r: dict) -> None:
 @click.argument("checkpoint", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Quantized file to write.")
 @click.option("--hessians", type=click.Path(), default=None, help="From `golf gptq-calibrate`.")
-@click.option("--attn", default=None, metavar="intN", help="Width of attention matrices [the checkpoint's quant.attn_bits].")
-@click.option("--mlp", default=None, metavar="intN", help="Width of MLP matrices [the checkpoint's quant.mlp_bits].")
-@click.option("--embed", default=None, metavar="intN", help="Width of embedding tables (incl. value tables) [the checkpoint's quant.embed_bits].")
-@click.option("--other", default=None, metavar="intN", help="Width of other large tensors [the checkpoint's quant.other_bits].")
-@click.option("--rule", "rules", multiple=True, metavar="REGEX=BITS",
-              help="Width for tensors whose name matches REGEX (repeatable; later rules win).")
-@click.option("--method", type=click.Choice(["gptq", "rtn"]), default=None, help="gptq (needs --hessians) or rtn [the checkpoint's quant.method].")
-@click.option("--clip", default=None, help="search | sdclip:K | percentile:P [the checkpoint's quant.clip].")
-@click.option("--damp", type=float, default=None, help="GPTQ damping, fraction of mean diag(H) [the checkpoint's quant.damp].")
-@click.option("--block", type=int, default=None, help="GPTQ lazy-update block in columns [the checkpoint's quant.block].")
-@click.option("--no-act-order", is_flag=True, help="Process columns in their natural order.")
-@click.option("--passthrough-max", type=int, default=None, help="Tensors with at most this many elements stay fp16 [the checkpoint's quant.passthrough_max].")
-@click.option("--keep-fp32", "fp32_rules", multiple=True, metavar="REGEX",
-              help="Passthrough tensors matching REGEX stay fp32 (repeatable).")
-@click.option("--target-bytes", type=int, default=None, help="Byte budget (model + code): choose widths to fit.")
-@click.option("--code-bytes", type=int, default=None, help="Code bytes counted against --target-bytes.")
-@click.option("--plan-bits", default=None, help="Widths the planner may use, e.g. 4,5,6,7,8.")
+@section_options(QuantConfig, "quant", "the checkpoint's")
+@config_options
 @overwrite_option
 @json_option
-def command(checkpoint, out, hessians, attn, mlp, embed, other, rules, method, clip, damp, block, no_act_order,
-            passthrough_max, fp32_rules, target_bytes, code_bytes, plan_bits, overwrite, as_json) -> None:
-    """Quantize a float checkpoint (defaults: the checkpoint's [quant] config).
+def command(checkpoint, out, hessians, preset, config_file, overrides, overwrite, as_json, **settings) -> None:
+    """Quantize a float checkpoint. Settings: flags > --set > --config/--preset > the checkpoint's [quant].
 
     intN is the symmetric grid ±(2^(N−1)−1) — int5 = ±15, int6 = ±31 — with codes stored as int8 and
     one fp16 scale per row (other public "int5" variants use ±16 or [−16, 15]).
     """
-    from golfcli.bitwidths import parse_bits
+    check_output_file(out, overwrite, "quantized file")
+    flags = section_flags(QuantConfig, "quant", settings)
+    check_config_inputs(preset, config_file, overrides, ("quant",))
     from golfcli.quant.quantize import quantize
 
-    check_output_file(out, overwrite, "quantized file")
-
-    def bits(value, what):
-        return None if value is None else parse_bits(value, what)
-
-    result = quantize(
-        checkpoint, out, hessians,
-        method=method, attn_bits=bits(attn, "--attn"), mlp_bits=bits(mlp, "--mlp"),
-        embed_bits=bits(embed, "--embed"), other_bits=bits(other, "--other"),
-        rules=list(rules) or None, clip=clip, damp=damp, block=block,
-        act_order=False if no_act_order else None, passthrough_max=passthrough_max,
-        fp32_rules=list(fp32_rules) or None, target_bytes=target_bytes, code_bytes=code_bytes,
-        plan_bits=[bits(b, "--plan-bits") for b in plan_bits.split(",")] if plan_bits else None,
-    )
+    result = quantize(checkpoint, out, hessians, preset=preset, config_file=config_file, overrides=overrides, **flags)
     emit(result, as_json, _render)

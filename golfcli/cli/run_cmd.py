@@ -10,7 +10,6 @@ from rich.table import Table
 
 from golfcli import console
 from golfcli.cli.options import config_options, emit, json_option
-from golfcli.pipeline import run_pipeline
 
 
 def _fmt(value: Any, spec: str = ",") -> str:
@@ -68,6 +67,8 @@ def _render(s: dict[str, Any]) -> None:
 def command(preset: str | None, config_file: str | None, overrides: tuple[str, ...], out_dir: str,
             data_dir: str | None, tokenizer: str | None, hedge: bool, as_json: bool) -> None:
     """Train → ema → gptq-calibrate → quantize → pack → bundle → verify-size → eval, skipping what is up to date."""
+    from golfcli.pipeline import run_pipeline
+
     summary = run_pipeline(out_dir, preset, config_file, overrides, data_dir, tokenizer, hedge,
                            show_progress=console.interactive() or console.plain())
     emit(summary, as_json, _render)

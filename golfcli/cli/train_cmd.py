@@ -39,10 +39,10 @@ def _render(r: dict) -> None:
 def command(preset, config_file, overrides, data_dir, tokenizer, out_dir, max_steps, max_seconds, val_every,
             resume, as_json) -> None:
     """Train a model: Muon + AdamW, wallclock warmdown, EMA/SWA, late QAT; checkpoints in --out."""
-    from golfcli.train import train
-
     check_output_dir(out_dir)
     cfg = resolve_config(preset, config_file, overrides)
+    from golfcli.train import train
+
     result = train(cfg, out_dir, max_steps=max_steps, max_seconds=max_seconds, resume=resume,
                    val_every=val_every, data_dir=data_dir, tokenizer=tokenizer)
     if int(os.environ.get("RANK", "0") or 0) == 0:

@@ -1,7 +1,8 @@
 """Configs: typed sections, named TOML presets, config files and `--set section.key=value`.
 
-Resolution order (later wins): dataclass defaults → preset (and the presets it inherits) →
-`--config FILE.toml` → each `--set`. Unknown sections or keys and wrongly typed values are
+Resolution order (later wins), written once in `resolve.py`: dataclass defaults → the input
+file's stored config (for a stage reading a model file) → preset (and the presets it inherits) →
+`--config FILE.toml` → each `--set` → the stage's own flags. Unknown sections or keys and wrongly typed values are
 errors that name the closest valid keys.
 """
 
@@ -142,19 +143,13 @@ def check_model_shape(m: ModelConfig) -> None:
 def load_config(
     preset: str | None = None, config_file: str | Path | None = None, overrides: Iterable[str] = ()
 ) -> GolfConfig:
-    """Resolve defaults → preset → config file → `--set` overrides into one GolfConfig."""
-    tables: dict[str, dict[str, Any]] = {}
-    if preset:
-        tables = _load_preset_tables(preset)
-    if config_file:
-        raw = load_toml(config_file)
-        if preset is None and "inherit" in raw:
-            tables = _load_preset_tables(str(raw["inherit"]))
-        tables = _merge(tables, _sections_only(raw, str(config_file)))
-    for text in overrides:
-        section, key, value = _parse_override(text)
-        tables.setdefault(section, {})[key] = value
-    return config_from_dict(tables, preset=preset)
+    """Resolve defaults → preset → config file → `--set` overrides into one GolfConfig.
+
+    The same rule every stage uses (`golfcli.config.resolve.resolve_settings`), without an input file.
+    """
+    from golfcli.config.resolve import resolve_settings
+
+    return resolve_settings(None, preset, config_file, overrides).config
 
 
 def config_to_dict(cfg: GolfConfig) -> dict[str, dict[str, Any]]:

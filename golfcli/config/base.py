@@ -89,3 +89,81 @@ def section_to_dict(section: Any) -> dict[str, Any]:
         value = getattr(section, f.name)
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+# --- command-line shorthands, declared with the setting -------------------------------------------
+def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None = None, metavar: str | None = None,
+            choices: tuple[str, ...] | None = None, sep: str | None = None, bits: bool = False,
+            default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field with its help text and, optionally, the stage flag that is its shorthand.
+
+    `flag` names the option (`--attn`); a bool gets `--x/--no-x`, a list a repeatable option (or one
+    value split at `sep`); `bits` accepts intN or N; `choices` restricts a string.
+    """
+    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "sep": sep, "bits": bits}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class CliField:
+    """One setting that a stage also takes as its own flag."""
+
+    section: str
+    name: str
+    flag: str
+    kind: type  # bool, int, float or str (the item type of a list)
+    help: str
+    is_list: bool = False
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    sep: str | None = None
+    bits: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def dest(self) -> str:
+        """The parsed option's name: the flag's (`--attn` → attn), as a command line spells it."""
+        return self.flag[2:].replace("-", "_")
+
+    def parse(self, text: str) -> Any:
+        """One command-line value (a list's whole text when it has `sep`) as the setting's type."""
+        if self.sep is not None:
+            return [self._item(t.strip()) for t in text.split(self.sep) if t.strip()]
+        return self._item(text)
+
+    def _item(self, text: str) -> Any:
+        if self.bits:
+            digits = text[3:] if text.lower().startswith("int") else text
+            if not digits.isdigit():
+                raise GolfError(f"{self.flag} expects a width like int6 or 6, got {text!r}")
+            return int(digits)
+        try:
+            return self.kind(text)
+        except ValueError:
+            raise GolfError(f"{self.flag} expects {'an integer' if self.kind is int else 'a number'}, got {text!r}") from None
+
+
+def cli_fields(cls: type, section: str) -> list[CliField]:
+    """The fields of config dataclass `cls` that declare a stage flag, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if not meta.get("flag"):
+            continue
+        annotation = hints[f.name]
+        is_list = typing.get_origin(annotation) in (list, tuple)
+        kind = typing.get_args(annotation)[0] if is_list else annotation
+        out.append(CliField(section, f.name, meta["flag"], kind, meta["help"], is_list, meta.get("metavar"),
+                            meta.get("choices"), meta.get("sep"), meta.get("bits", False)))
+    return out
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help text declared with a config field ('' when it has none)."""
+    return next((f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name), "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from golfcli.config.base import setting
 from golfcli.errors import GolfError
 
 HEDGE_EXPERTS = ("neural", "unigram", "bigram", "trigram")
@@ -19,10 +20,11 @@ HEDGE_RULES = ("hedge", "eg")
 class EvalConfig:
     """Evaluation settings."""
 
-    seq_len: int = 2048  # standard eval: non-overlapping sequences of this length
-    window: int = 2048  # sliding eval: tokens of context+targets per window
-    stride: int = 64  # sliding eval: new targets scored per window (the first window scores all)
-    batch_seqs: int = 32  # windows per forward batch on each rank
+    seq_len: int = setting(2048, flag="--seq-len", help="Standard eval: non-overlapping sequences of this length.")
+    window: int = setting(2048, flag="--window", help="Sliding eval: tokens of context + targets per window.")
+    stride: int = setting(64, flag="--stride",
+                          help="Sliding eval: new targets scored per window (the first window scores all).")
+    batch_seqs: int = setting(32, flag="--batch-seqs", help="Windows per forward batch on each rank.")
     truncate: bool = True  # like the challenge: keep ((N-1)//seq_len)*seq_len + 1 validation tokens
     compile: bool = True  # torch.compile the forward on CUDA (ignored on CPU)
     autocast: str = "bf16"  # "bf16" or "off": autocast of the forward on CUDA (CPU runs in float32)
@@ -39,9 +41,10 @@ class EvalConfig:
     hedge_update_tokens: int = 2048  # weights move after every this many scored tokens (counts: every token)
 
     # Score-first test-time training (--ttt).
-    ttt_chunk_tokens: int = 32768  # targets per chunk: score the chunk, then train on it
-    ttt_epochs: int = 3
-    ttt_lr: float = 0.002  # peak SGD learning rate, cosine-decayed over the chunks
+    ttt_chunk_tokens: int = setting(32768, flag="--ttt-chunk-tokens",
+                                    help="TTT targets per chunk: score the chunk, then train on it.")
+    ttt_epochs: int = setting(3, flag="--ttt-epochs", help="TTT epochs per chunk.")
+    ttt_lr: float = setting(0.002, flag="--ttt-lr", help="Peak TTT SGD learning rate, cosine-decayed over the chunks.")
     ttt_momentum: float = 0.9
     ttt_grad_clip: float = 1.0  # global gradient-norm clip; 0 = none
     ttt_seq_len: int = 2048  # training sequence length inside a chunk

@@ -1,8 +1,13 @@
-"""CalibConfig and QuantConfig: `golf gptq-calibrate` and `golf quantize` defaults."""
+"""CalibConfig and QuantConfig: `golf gptq-calibrate` and `golf quantize` settings (and their flags)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from golfcli.config.base import setting
+
+CALIB_SOURCES = ("selfgen", "random", "shards")
+QUANT_METHODS = ("gptq", "rtn")
 
 
 @dataclass
@@ -13,15 +18,18 @@ class CalibConfig:
     "random" (uniform random tokens) or "shards" (windows of training shards: reads training data).
     """
 
-    source: str = "selfgen"
-    seqs: int = 64  # calibration sequences
-    seq_len: int = 2048  # tokens per sequence (the first is drawn uniformly)
-    temperature: float = 0.8  # sampling temperature of self-generation (0 = greedy)
-    batch: int = 8  # sequences generated / forwarded together
-    seed: int = 0  # generator seed (first tokens, sampling, random source, shard windows)
-    kv_cache: bool = True  # generate with the KV cache (False: recompute the whole prefix per token)
-    data_dir: str = ""  # shard directory for source = "shards"
-    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:N"
+    source: str = setting("selfgen", flag="--source", choices=CALIB_SOURCES,
+                          help="selfgen: the model samples its own text; random: uniform tokens; shards: windows "
+                               "of training shards (reads training data).")
+    seqs: int = setting(64, flag="--seqs", help="Calibration sequences.")
+    seq_len: int = setting(2048, flag="--seq-len", help="Tokens per sequence (the first is drawn uniformly).")
+    temperature: float = setting(0.8, flag="--temperature", help="Sampling temperature of selfgen (0 = greedy).")
+    batch: int = setting(8, flag="--batch", help="Sequences generated / forwarded together.")
+    seed: int = setting(0, flag="--seed", help="Seed of first tokens, sampling, random source and shard windows.")
+    kv_cache: bool = setting(True, flag="--kv-cache",
+                             help="Generate with the KV cache (--no-kv-cache: recompute the whole prefix per token).")
+    data_dir: str = setting("", flag="--data-dir", help="Shard directory for source shards (empty: data.data_dir).")
+    device: str = setting("auto", flag="--device", help="auto (cuda when available), cpu, cuda or cuda:N.")
 
 
 @dataclass
@@ -32,22 +40,37 @@ class QuantConfig:
     fp16 scale per row.
     """
 
-    method: str = "gptq"  # "gptq" (needs Hessians) or "rtn"
-    attn_bits: int = 6
-    mlp_bits: int = 6
-    embed_bits: int = 8
-    other_bits: int = 8
-    rules: list[str] = field(default_factory=list)  # "REGEX=BITS", later rules win over earlier ones
-    clip: str = "search"  # "search" | "sdclip:K" | "percentile:P"
-    clip_rules: list[str] = field(default_factory=list)  # "REGEX=CLIP" (e.g. "tok_emb=sdclip:20"); later win over clip
-    hessian_top_n: int = 0  # record-1204: the N attn/mlp matrices of largest tr(H), looped layers first, get
-    hessian_top_bits: int = 6  # ... this width, the other attn/mlp matrices hessian_rest_bits (0 = off;
-    hessian_rest_bits: int = 5  # `rules` still win over it)
-    damp: float = 0.01  # GPTQ damping, a fraction of mean(diag H); raised automatically on failure
-    block: int = 128  # GPTQ lazy-update block size (columns)
-    act_order: bool = True  # GPTQ columns in order of decreasing diag(H)
-    passthrough_max: int = 65536  # float tensors with at most this many elements stay float (fp16)
-    fp32_rules: list[str] = field(default_factory=list)  # regexes of passthrough tensors kept fp32
-    target_bytes: int = 0  # byte budget for packed model + code (0 = off: use the role/rule widths)
-    code_bytes: int = 0  # bytes of code counted against target_bytes
-    plan_bits: list[int] = field(default_factory=lambda: [4, 5, 6, 7, 8])  # widths the planner may pick
+    method: str = setting("gptq", flag="--method", choices=QUANT_METHODS, help="gptq (needs --hessians) or rtn.")
+    attn_bits: int = setting(6, flag="--attn", metavar="intN", bits=True, help="Width of attention matrices.")
+    mlp_bits: int = setting(6, flag="--mlp", metavar="intN", bits=True, help="Width of MLP matrices.")
+    embed_bits: int = setting(8, flag="--embed", metavar="intN", bits=True,
+                              help="Width of embedding tables (incl. value tables).")
+    other_bits: int = setting(8, flag="--other", metavar="intN", bits=True, help="Width of other large tensors.")
+    rules: list[str] = setting(flag="--rule", metavar="REGEX=BITS", default_factory=list,
+                               help="Width for tensors whose name matches REGEX (repeatable; later rules win).")
+    clip: str = setting("search", flag="--clip", help="Row scale rule: search | sdclip:K | percentile:P.")
+    clip_rules: list[str] = setting(flag="--clip-rule", metavar="REGEX=CLIP", default_factory=list,
+                                    help="Clip rule for tensors whose name matches REGEX, e.g. tok_emb=sdclip:20 "
+                                         "(repeatable; later rules win over --clip).")
+    hessian_top_n: int = setting(0, flag="--hessian-top-n",
+                                 help="record-1204's rule: the N attn/mlp matrices of largest tr(H), looped layers "
+                                      "first, get --hessian-top-bits, the rest --hessian-rest-bits (0 = off; "
+                                      "--rule still wins).")
+    hessian_top_bits: int = setting(6, flag="--hessian-top-bits", metavar="intN", bits=True,
+                                    help="Width of the matrices --hessian-top-n picks.")
+    hessian_rest_bits: int = setting(5, flag="--hessian-rest-bits", metavar="intN", bits=True,
+                                     help="Width of the other attn/mlp matrices under --hessian-top-n.")
+    damp: float = setting(0.01, flag="--damp",
+                          help="GPTQ damping, a fraction of mean diag(H); raised automatically on failure.")
+    block: int = setting(128, flag="--block", help="GPTQ lazy-update block size (columns).")
+    act_order: bool = setting(True, flag="--act-order",
+                              help="GPTQ columns in order of decreasing diag(H) (--no-act-order: natural order).")
+    passthrough_max: int = setting(65536, flag="--passthrough-max",
+                                   help="Float tensors with at most this many elements stay float (fp16).")
+    fp32_rules: list[str] = setting(flag="--keep-fp32", metavar="REGEX", default_factory=list,
+                                    help="Passthrough tensors matching REGEX stay fp32 (repeatable).")
+    target_bytes: int = setting(0, flag="--target-bytes",
+                                help="Byte budget for packed model + code: choose widths to fit (0 = off).")
+    code_bytes: int = setting(0, flag="--code-bytes", help="Code bytes counted against target_bytes.")
+    plan_bits: list[int] = setting(flag="--plan-bits", metavar="N,N,...", sep=",", bits=True,
+                                   default_factory=lambda: [4, 5, 6, 7, 8], help="Widths the planner may pick.")

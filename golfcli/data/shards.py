@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from golfcli.errors import FormatError, GolfError
 from golfcli.io import atomic_path, require_file
@@ -67,7 +70,7 @@ def read_shard(path: str | os.PathLike) -> np.ndarray:
 
 def shard_bytes(tokens: np.ndarray | torch.Tensor | list[int]) -> bytes:
     """The exact bytes of a shard holding `tokens` (ids must fit in uint16)."""
-    arr = np.asarray(tokens.detach().cpu().numpy() if isinstance(tokens, torch.Tensor) else tokens)
+    arr = np.asarray(tokens.detach().cpu().numpy() if hasattr(tokens, "detach") else tokens)
     if arr.ndim != 1:
         arr = arr.reshape(-1)
     if arr.size and arr.dtype != np.uint16:
@@ -109,6 +112,8 @@ def load_validation_tokens(data_dir: str | os.PathLike, seq_len: int | None = No
     """
     files = shard_files(data_dir, "val")
     parts = [np.asarray(read_shard(f), dtype=np.int64) for f in files]
+    import torch
+
     tokens = torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0].copy())
     if seq_len is None:
         return tokens

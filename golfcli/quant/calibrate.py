@@ -24,11 +24,13 @@ from torch import nn
 from golfcli import console
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import CalibConfig, GolfConfig
+from golfcli.config.quant import CALIB_SOURCES
+from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import provenance, require_file, sha256_file
 from golfcli.quant.hessians import save_hessians
 
-SOURCES = ("selfgen", "random", "shards")
+SOURCES = CALIB_SOURCES
 HEAD_INPUT_MODULE = "final_norm"
 TIED_HEAD_WEIGHT = "tok_emb.weight"
 
@@ -254,21 +256,27 @@ def check_calib_config(c: CalibConfig) -> None:
 
 
 def calibrate(
-    checkpoint_path: str | Path, out_path: str | Path, calib: CalibConfig | None = None, **overrides: Any
+    checkpoint_path: str | Path,
+    out_path: str | Path,
+    calib: CalibConfig | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: tuple[str, ...] = (),
+    **flags: Any,
 ) -> dict[str, Any]:
     """Generate (or read) calibration tokens, collect per-weight Hessians, write the Hessians file.
 
-    `calib` defaults to the checkpoint's own [calib] section; `overrides` replace single fields
-    (seqs=, seq_len=, temperature=, batch=, seed=, source=, kv_cache=, data_dir=, device=).
-    Returns a summary dict (what the CLI prints).
+    The [calib] settings follow the one precedence rule (`golfcli.config.resolve`): `flags`
+    (seqs=, seq_len=, source=, kv_cache=, data_dir=, device=, ...; None = not given) >
+    `overrides` (`--set`) > `config_file`/`preset` > the checkpoint's stored [calib] (or `calib`,
+    when given) > defaults. Returns a summary dict (what the CLI prints).
     """
     require_file(checkpoint_path, "checkpoint")
     state, cfg, _ = load_checkpoint(checkpoint_path)
-    base = calib or cfg.calib
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(CalibConfig)}
-    if unknown:
-        raise GolfError(f"unknown calibration setting(s): {', '.join(sorted(unknown))}")
-    c = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    stored = cfg if calib is None else dataclasses.replace(cfg, calib=calib)
+    resolved = resolve_settings(stored, preset, config_file, overrides, {"calib": flags}, reads=("calib",))
+    c = resolved.config.calib
     check_calib_config(c)
     device = resolve_device(c.device)
     model = load_model(state, cfg, device)
@@ -303,6 +311,7 @@ def calibrate(
         "unused": sorted(k for k, v in passes.items() if v == 0),
         "checkpoint": str(checkpoint_path), "checkpoint_sha256": sha256_file(checkpoint_path),
         "warnings": warnings, "calib": dataclasses.asdict(c),
+        "calib_sources": {k: v for k, v in resolved.sources.items() if k.startswith("calib.")},
         "provenance": provenance(seed=c.seed, tokenizer=cfg.data.tokenizer),
     }
     save_hessians(out_path, hessians, tokens, meta)

@@ -25,6 +25,8 @@ from golfcli import console
 from golfcli.bitwidths import bits_for, parse_bits, parse_rules
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import QuantConfig, config_to_dict
+from golfcli.config.quant import QUANT_METHODS
+from golfcli.config.resolve import resolve_settings
 from golfcli.errors import FormatError, GolfError
 from golfcli.io import provenance, require_file, sha256_file
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
@@ -37,7 +39,7 @@ from golfcli.quant.ranking import ranked_widths
 from golfcli.quant.size import passthrough_bytes, quantized_bytes
 from golfcli.quant.tensor import QuantOption, TensorQuant, quantize_tensor
 
-METHODS = ("gptq", "rtn")
+METHODS = QUANT_METHODS
 NO_HESSIANS = (
     "GPTQ needs Hessians: run `golf gptq-calibrate CHECKPOINT --out hessians.safetensors` and pass "
     "--hessians hessians.safetensors, or choose --method rtn"
@@ -78,25 +80,23 @@ def quantize(
     out_path: str | Path,
     hessians_path: str | Path | None = None,
     quant: QuantConfig | None = None,
-    **overrides: Any,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: tuple[str, ...] = (),
+    **flags: Any,
 ) -> dict[str, Any]:
     """Quantize a checkpoint and write the quantized file; return the per-tensor report and totals.
 
-    `quant` defaults to the checkpoint's own [quant] section; `overrides` replace single fields
-    (method=, attn_bits=, clip=, target_bytes=, ...; None leaves a field as it is); `rules=` are
-    appended after the configured rules.
+    The [quant] settings follow the one precedence rule (`golfcli.config.resolve`): `flags`
+    (method=, attn_bits=, rules=, target_bytes=, ...; None = not given) > `overrides` (`--set`) >
+    `config_file`/`preset` > the checkpoint's stored [quant] (or `quant`, when given) > defaults.
     """
     require_file(checkpoint_path, "checkpoint")
     state, cfg, _ = load_checkpoint(checkpoint_path)
-    fields = {f.name for f in dataclasses.fields(QuantConfig)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise GolfError(f"unknown quantization setting(s): {', '.join(sorted(unknown))}")
-    base = quant or cfg.quant
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "rules" in given:  # rules add to the configured ones: later rules win
-        given["rules"] = [*base.rules, *given["rules"]]
-    q = dataclasses.replace(base, **given)
+    stored = cfg if quant is None else dataclasses.replace(cfg, quant=quant)
+    resolved = resolve_settings(stored, preset, config_file, overrides, {"quant": flags}, reads=("quant",))
+    q = resolved.config.quant
     check_quant_config(q)
     rules = parse_rules(q.rules)
     clip = parse_clip(q.clip)
@@ -118,7 +118,7 @@ def quantize(
         raise GolfError(f"--target-bytes {q.target_bytes:,} cannot be met: code {q.code_bytes:,} + passthrough "
                         f"tensors {pass_bytes:,} already cost {q.code_bytes + pass_bytes:,} bytes before any "
                         "quantized tensor")
-    warnings = unused_widths(overrides, to_quantize, state, rules, q)
+    warnings = unused_widths(flags, to_quantize, state, rules, q)
     for w in warnings:
         console.info(f"[yellow]warning[/yellow]: {w}")
     unused = set(calib_meta.get("unused") or []) & set(to_quantize)
@@ -206,7 +206,8 @@ def quantize(
         "provenance": provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer),
     }
     save_quantized(str(out_path), qm)
-    return report
+    # where each value came from goes to the caller only: the file (and the artifact) keep just the values
+    return {**report, "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")}}
 
 
 def _matches(name: str, rules: list[tuple[re.Pattern, int]]) -> bool:
