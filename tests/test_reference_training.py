@@ -31,8 +31,9 @@ def golf_optimizers(golf, preset: str) -> list[torch.optim.Optimizer]:
     muon = Muon(groups["matrix"], lr=tc.matrix_lr, momentum=tc.muon_momentum_start, weight_decay=tc.muon_wd,
                 ns_steps=tc.muon_ns_steps, ns_dtype=torch.bfloat16, **extra)
     adam = torch.optim.AdamW(
-        [{"params": groups["embed"], "lr": tc.embed_lr}, {"params": groups["scalar"], "lr": tc.scalar_lr}],
-        betas=(tc.beta1, tc.beta2), eps=tc.adam_eps, weight_decay=tc.adam_wd,
+        [{"params": groups["embed"], "lr": tc.embed_lr, "weight_decay": tc.embed_weight_decay()},
+         {"params": groups["scalar"], "lr": tc.scalar_lr, "weight_decay": tc.adam_wd}],
+        betas=(tc.beta1, tc.beta2), eps=tc.adam_eps,
     )
     return [muon, adam]
 
@@ -127,9 +128,7 @@ def test_record_1493_trains_like_record1493_train_gpt(phase):
     ref.looping_active = phase == 1
     golf.set_phase(phase)
     perturb(ref, seed=13, scale=0.01)
-    # golf has one AdamW weight decay (train.adam_wd) for tables and scalars; the record decays its
-    # embedding by embed_wd = 0.085 instead, so the reference runs with embed_wd = adam_wd here
-    h.embed_wd = h.adam_wd
+    assert (h.embed_wd, h.adam_wd) == (0.085, 0.02)  # the reference runs with its own two decays
     opts = mod.Optimizers(h, ref)
     compare(ref, list(opts), opts.optimizer_muon, h, golf, "record-1493", plain_pairs(ref), 1024)
 

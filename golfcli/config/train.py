@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LOADER_KINDS = ("sequential", "coprime")
+LOADER_KINDS = ("sequential", "coprime", "shuffled")
 WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
 SHIP_WEIGHTS = ("final", "ema", "swa", "auto")
@@ -23,7 +23,8 @@ class TrainConfig:
     seq_len: int = 2048  # tokens per training sequence
     batch_tokens: int = 786432  # tokens per optimizer step, over all ranks and accumulation steps
     grad_accum: int = 1  # micro-batches per optimizer step on each rank
-    loader: str = "coprime"  # "sequential" (reference TokenStream) or "coprime" (record sampler)
+    # "sequential" (reference TokenStream), "coprime" (record-1204 sampler) or "shuffled" (record-1493's)
+    loader: str = "coprime"
     iterations: int = 20000  # step horizon of the step-based schedule (also a hard cap)
     max_seconds: float = 600.0  # training wallclock cap (validation excluded); 0 = no cap
     warmdown_clock: str = "time"  # "time": warmdown measured in wallclock; "steps": in steps
@@ -37,7 +38,8 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     adam_eps: float = 1e-8
-    adam_wd: float = 0.04  # decoupled weight decay of both AdamW groups
+    adam_wd: float = 0.04  # decoupled weight decay of the AdamW scalar group (and of the embeddings by default)
+    embed_wd: float = -1.0  # decoupled weight decay of the embedding tables; < 0 = adam_wd
     muon_wd: float = 0.04  # decoupled weight decay of Muon
     muon_momentum: float = 0.99  # Muon momentum after warmup
     muon_momentum_start: float = 0.92  # Muon momentum at step 0
@@ -67,3 +69,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda"
     compile: bool | str = "auto"  # torch.compile: "auto" = on CUDA only
     distributed_muon: bool = True  # with several ranks, each rank runs Newton–Schulz for a share of matrices
+
+    def embed_weight_decay(self) -> float:
+        """The AdamW weight decay of the embedding tables: embed_wd, or adam_wd when embed_wd < 0."""
+        return self.adam_wd if self.embed_wd < 0 else self.embed_wd

@@ -1,10 +1,13 @@
 """Training token loaders over challenge shards, with exact resume.
 
-Two kinds, both deterministic and both returning (x, y) LongTensors for one rank:
+Three kinds, all deterministic and all returning (x, y) LongTensors for one rank:
 - "sequential": the reference TokenStream. Shards are read in sorted order, wrapping forever;
   each step takes (local+1)·world_size contiguous tokens and rank r uses the r-th slice.
 - "coprime": the 1.1063 record's multi-shard sampler (spec record-1204.md §A.3). Every rank
   builds the same global list of windows from the same RNG stream and takes windows[r::world].
+- "shuffled": the 1.0810 record's shuffled-sequence loader. Rank r owns shards[r::world] and its own
+  RNG (PCG64 seeded with r); each shard gets a random phase and a random order of its sequences,
+  each row comes from a shard drawn in proportion to the sequences it has left.
 
 `state_dict()` is plain JSON; `load_state_dict` on a fresh loader over the same shards makes the
 next batch identical to the one the saved loader would have produced.
@@ -23,16 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from golfcli.config.train import LOADER_KINDS
 from golfcli.data.shards import read_shard, shard_files
 from golfcli.errors import GolfError
-
-LOADER_KINDS = ("sequential", "coprime")
 
 
 def make_train_loader(
     data_dir: str | os.PathLike, kind: str = "sequential", rank: int = 0, world_size: int = 1,
     ramp_batches: int = 1800,
-) -> "SequentialLoader | CoprimeLoader":
+) -> "SequentialLoader | CoprimeLoader | ShuffledLoader":
     """A train loader of `kind` over the train shards of `data_dir`, for `rank` of `world_size`.
 
     The coprime loader's RNG seed hashes the shard paths as `os.path.join(data_dir, name)`, as the
@@ -47,6 +49,11 @@ def make_train_loader(
     if kind == "coprime":
         names = [os.path.join(str(data_dir), f.name) for f in files]
         return CoprimeLoader(files, rank, world_size, seed=path_hash_seed(names), ramp_batches=ramp_batches)
+    if kind == "shuffled":
+        if len(files) < world_size:
+            raise GolfError(f"the shuffled loader gives each rank its own train shards: {len(files)} shard(s) "
+                            f"for {world_size} ranks", data_dir)
+        return ShuffledLoader(files[rank::world_size], rank, world_size)
     raise GolfError(f"unknown loader kind {kind!r} (expected one of {', '.join(LOADER_KINDS)})")
 
 
@@ -269,6 +276,92 @@ class CoprimeLoader:
         self.rng = np.random.Generator(np.random.PCG64())
         self.rng.bit_generator.state = _rng_from_json(state["rng"])
         self.cursors = [None if c is None else _Cursor(*(int(v) for v in c)) for c in state["cursors"]]
+
+
+class ShuffledLoader:
+    """The record's shuffled-sequence loader over this rank's own shards (no two ranks share one).
+
+    A round gives every shard a phase in [0, seq_len) (at most len − seq_len − 1) and a random
+    permutation of its (len − 1 − phase) // seq_len sequences. Each row draws a shard with
+    probability ∝ its sequences left and takes that shard's last remaining start; when every
+    shard is used up, a new round begins. The RNG is PCG64(rank), so the order ignores the seed.
+    """
+
+    kind = "shuffled"
+
+    def __init__(self, files: list[Path], rank: int = 0, world_size: int = 1):
+        self.files, self.rank, self.world_size = list(files), rank, world_size
+        self._tokens = [read_shard(f) for f in self.files]
+        self.rng = np.random.Generator(np.random.PCG64(rank))
+        self.seq_len: int | None = None
+        self._round_rng: dict[str, Any] | None = None  # RNG state at the start of the current round
+        self.starts: list[list[int]] = [[] for _ in self.files]
+
+    def _new_round(self) -> None:
+        self._round_rng = self.rng.bit_generator.state
+        for i, tokens in enumerate(self._tokens):
+            n, seq_len = len(tokens), self.seq_len
+            max_phase = min(seq_len - 1, max(0, n - seq_len - 1))
+            phase = int(self.rng.integers(max_phase + 1)) if max_phase > 0 else 0
+            count = max(0, (n - 1 - phase) // seq_len)
+            self.starts[i] = (phase + self.rng.permutation(count) * seq_len).tolist()
+        if not any(self.starts):
+            raise GolfError(f"no train shard of this rank holds a window of {self.seq_len}+1 tokens",
+                            self.files[0].parent)
+
+    def _start(self, seq_len: int) -> None:
+        if self.seq_len is None:
+            self.seq_len = seq_len
+            self._new_round()
+        elif seq_len != self.seq_len:
+            raise GolfError(f"the shuffled loader was started with seq_len {self.seq_len}, not {seq_len}")
+
+    def next_batch(
+        self, global_tokens: int, seq_len: int, grad_accum_steps: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's (x, y) of shape (global_tokens // world_size // grad_accum_steps // seq_len, seq_len)."""
+        rows = _local_rows(global_tokens // grad_accum_steps, seq_len, self.world_size)
+        self._start(seq_len)
+        batch = np.empty((rows, seq_len + 1), dtype=np.int64)
+        left = np.array([len(s) for s in self.starts], dtype=np.float64)
+        for row in range(rows):
+            if left.sum() <= 0:
+                self._new_round()
+                left = np.array([len(s) for s in self.starts], dtype=np.float64)
+            shard = int(self.rng.choice(len(self.files), p=left / left.sum()))
+            start = self.starts[shard].pop()
+            left[shard] -= 1
+            batch[row] = self._tokens[shard][start : start + seq_len + 1]
+        full = torch.from_numpy(batch)
+        return full[:, :-1], full[:, 1:]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The RNG now and at the round's start, and each shard's sequences left (JSON-able).
+
+        A round's orders are rebuilt from its starting RNG state; starts are taken from the end,
+        so the ones left are each order's first `left` entries.
+        """
+        return {
+            "kind": self.kind,
+            "shards": [f.name for f in self.files],
+            "rank": self.rank,
+            "seq_len": self.seq_len,
+            "round_rng": None if self._round_rng is None else _rng_to_json(self._round_rng),
+            "rng": _rng_to_json(self.rng.bit_generator.state),
+            "left": [len(s) for s in self.starts],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `state` left off."""
+        _check_state(state, self.kind, self.files)
+        self.seq_len = None if state["seq_len"] is None else int(state["seq_len"])
+        self.starts = [[] for _ in self.files]
+        self._round_rng = None
+        if state["round_rng"] is not None:
+            self.rng.bit_generator.state = _rng_from_json(state["round_rng"])
+            self._new_round()
+            self.starts = [s[: int(k)] for s, k in zip(self.starts, state["left"])]
+        self.rng.bit_generator.state = _rng_from_json(state["rng"])
 
 
 def _rng_to_json(state: dict[str, Any]) -> dict[str, Any]:

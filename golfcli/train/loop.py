@@ -131,8 +131,9 @@ class Trainer:
                 compile_ns=self.cuda and _use_compile(tc.compile, self.device),
             ))
         adam_groups = [
-            {"params": groups[name], "lr": lr, "base_lr": lr}
-            for name, lr in (("embed", tc.embed_lr), ("scalar", tc.scalar_lr)) if groups.get(name)
+            {"params": groups[name], "lr": lr, "base_lr": lr, "weight_decay": wd}
+            for name, lr, wd in (("embed", tc.embed_lr, tc.embed_weight_decay()), ("scalar", tc.scalar_lr, tc.adam_wd))
+            if groups.get(name)
         ]
         if adam_groups:
             opts.append(torch.optim.AdamW(
