@@ -95,3 +95,25 @@ def test_causality(mode, tmp_path):
         nll = run(changed, "changed.npy")
         np.testing.assert_array_equal(nll[:t], base[:t])
         assert nll[t] != base[t]
+
+
+def test_whole_sequences_only_drops_the_short_tail():
+    assert chunk_sequences(10, 75, 32, whole_only=True) == [(10, 42), (42, 74)]
+    assert chunk_sequences(10, 41, 32, whole_only=True) == []
+
+
+def test_whole_sequences_option_equals_training_on_the_truncated_span(monkeypatch):
+    tokens = repetitive_stream(400)
+    cfg = dict(ttt_lr=0.3, ttt_epochs=2, ttt_seq_len=24)  # 64-token chunks: two whole sequences + 16
+    whole = evaluate(TinyCausalLM(), tokens, byte_tables(), "sliding", small_cfg(ttt_whole_seqs=True, **cfg), ttt=True)
+    full = evaluate(TinyCausalLM(), tokens, byte_tables(), "sliding", small_cfg(**cfg), ttt=True)
+    real_adapt = ScoreFirstTrainer.adapt
+
+    def truncated(self, chunk, first, last):
+        real_adapt(self, chunk, first, first + (last - first) // 24 * 24)
+
+    monkeypatch.setattr(ScoreFirstTrainer, "adapt", truncated)
+    by_hand = evaluate(TinyCausalLM(), tokens, byte_tables(), "sliding", small_cfg(**cfg), ttt=True)
+    assert whole["val_loss"] == by_hand["val_loss"]
+    assert whole["ttt_trained_chunks"] == full["ttt_trained_chunks"] > 0
+    assert abs(whole["val_loss"] - full["val_loss"]) > 1e-6  # the tail's training is really left out

@@ -49,6 +49,8 @@ class EvalConfig:
     ttt_grad_clip: float = 1.0  # global gradient-norm clip; 0 = none
     ttt_seq_len: int = 2048  # training sequence length inside a chunk
     ttt_batch_seqs: int = 32  # training sequences per step over all ranks
+    ttt_whole_seqs: bool = setting(False, help="TTT trains only on a chunk's whole ttt_seq_len sequences "
+                                   "(record 1493), not also on the shorter one left at its end.")
 
     def validate(self) -> "EvalConfig":
         """Raise a GolfError for values no evaluation can run with; return self."""

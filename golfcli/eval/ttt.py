@@ -4,7 +4,7 @@ Legal by construction (recurrence-hedge.md §E): the runner scores chunk c compl
 `adapt` with the chunk's span of tokens, all of whose targets are already scored; the last
 chunk is never trained on. SGD with momentum over every parameter (momentum persists across
 chunks), learning rate lr·½(1 + cos(π·c/(n_chunks − 1))), `epochs` passes over the chunk's
-sequences, global gradient clipping; gradients are averaged over ranks. The model's float
+sequences (optionally only its whole ones), global gradient clipping; gradients are averaged over ranks. The model's float
 weights (dequantized, for a quantized model) change in memory only: no file is touched.
 """
 
@@ -20,12 +20,17 @@ from torch import nn
 from golfcli.config.eval import EvalConfig
 
 
-def chunk_sequences(first: int, last: int, seq_len: int) -> list[tuple[int, int]]:
-    """Training sequences (start, end) over tokens [first, last]: inputs [start, end), targets +1."""
+def chunk_sequences(first: int, last: int, seq_len: int, whole_only: bool = False) -> list[tuple[int, int]]:
+    """Training sequences (start, end) over tokens [first, last]: inputs [start, end), targets +1.
+
+    With `whole_only`, the shorter sequence left at the end of the span is dropped.
+    """
     out = []
     start = first
     while start < last:
         end = min(start + seq_len, last)
+        if whole_only and end - start < seq_len:
+            break
         out.append((start, end))
         start = end
     return out
@@ -55,8 +60,10 @@ class ScoreFirstTrainer:
             raise RuntimeError("the last chunk is never trained on")
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_for(chunk)
-        seqs = chunk_sequences(first, last, self.cfg.ttt_seq_len)
-        self.trained.append((first, last))
+        seqs = chunk_sequences(first, last, self.cfg.ttt_seq_len, self.cfg.ttt_whole_seqs)
+        if not seqs:
+            return
+        self.trained.append((first, seqs[-1][1]))
         was_training = self.model.training
         self.model.train()
         for _ in range(self.cfg.ttt_epochs):
