@@ -1,14 +1,21 @@
-"""`golf bench quantize`: GPTQ (with the clip search) of every matrix of a record-1204-shape model.
+"""`golf bench quantize`: GPTQ timing, or two width rules compared at equal artifact bytes.
 
-Builds the preset's model with random weights (no training needed: GPTQ's cost does not depend on
-the values), synthetic Hessians from correlated random activations for every weight, writes both to
-a temporary folder and times the real `quantize` stage on them, per tensor and in total, with
-round to nearest (no error feedback) timed beside it.
+Timing (default): builds the preset's model with random weights (no training needed: GPTQ's cost
+does not depend on the values), synthetic Hessians from correlated random activations for every
+weight, writes both to a temporary folder and times the real `quantize` stage on them, per tensor
+and in total, with round to nearest (no error feedback) timed beside it.
+
+Comparison (`--model` with `--hessians`): quantizes a trained checkpoint with record-1204's tr(H)
+rule (`quant.hessian_top_n`), packs it, then gives golf's byte-budget planner the rule's estimated
+size as its target (tightened until its packed artifact is no larger than the rule's), with every tensor
+outside the attn/mlp matrices held at the width the rule run gave it, and scores both artifacts
+on the same validation tokens: bpb at equal bytes.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +29,9 @@ from golfcli.bench.models import random_model
 from golfcli.bench.record import record
 from golfcli.checkpoint import save_checkpoint
 from golfcli.cli.options import emit, json_option
+from golfcli.errors import GolfError
+
+RULE_ROLES = ("attn", "mlp")  # the matrices record-1204's rule (and so the planner here) assigns
 
 
 def synthetic_hessian(cols: int, seed: int) -> torch.Tensor:
@@ -97,6 +107,78 @@ def run_bench(
     }
 
 
+def _packed(quantized: Path, artifact: Path) -> int:
+    """Pack a quantized file into `artifact`; its size in bytes."""
+    from golfcli.artifact import write_artifact
+    from golfcli.qtensor import load_quantized
+
+    write_artifact(load_quantized(str(quantized)), artifact)
+    return artifact.stat().st_size
+
+
+def _summary(report: dict, artifact_bytes: int, scored: dict) -> dict:
+    matrices = [t for t in report["tensors"] if t["role"] in RULE_ROLES]
+    return {
+        "artifact_bytes": artifact_bytes,
+        "estimated_bytes": report["estimated_bytes"],
+        "val_bpb": round(scored["val_bpb"], 6),
+        "val_loss": round(scored["val_loss"], 6),
+        "matrix_bits": {str(b): sum(1 for t in matrices if t["bits"] == b) for b in sorted({t["bits"] for t in matrices})},
+        "matrix_error": round(sum(t["error"] for t in matrices), 6),
+    }
+
+
+def compare_rules(model: str | Path, hessians: str | Path, data_dir: str | Path, tokenizer: str | Path,
+                  top_n: int, top_bits: int = 6, rest_bits: int = 5, plan_bits: tuple[int, ...] = (5, 6),
+                  max_tokens: int | None = None, tries: int = 4) -> dict:
+    """bpb of record-1204's tr(H) rule and of golf's planner on `model`, at equal artifact bytes."""
+    from golfcli.quant.quantize import quantize
+    from golfcli.scoring import run_eval
+
+    if top_n <= 0:
+        raise GolfError(f"--top-n must be positive (the tr(H) rule's N), got {top_n}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rule = quantize(model, folder / "rule.safetensors", hessians, hessian_top_n=top_n,
+                        hessian_top_bits=top_bits, hessian_rest_bits=rest_bits, target_bytes=0)
+        rule_bytes = _packed(folder / "rule.safetensors", folder / "rule.bin")
+        held = [f"^{re.escape(t['name'])}$={t['bits']}" for t in rule["tensors"] if t["role"] not in RULE_ROLES]
+        # the planner budgets in its own byte estimate: start from the rule's, then correct by packed sizes
+        target, attempts = rule["estimated_bytes"], []
+        for _ in range(tries):
+            plan = quantize(model, folder / "plan.safetensors", hessians, hessian_top_n=0, rules=held,
+                            target_bytes=target, code_bytes=0, plan_bits=list(plan_bits))
+            plan_bytes = _packed(folder / "plan.safetensors", folder / "plan.bin")
+            attempts.append({"target_bytes": target, "artifact_bytes": plan_bytes})
+            if plan_bytes <= rule_bytes:
+                break
+            target -= plan_bytes - rule_bytes  # the estimate ran over: ask for that much less
+        else:
+            raise GolfError(f"the planner's artifact stayed above the rule's {rule_bytes:,} bytes after {tries} tries")
+        scores = {name: run_eval(str(folder / f"{name}.bin"), str(data_dir), str(tokenizer), "standard",
+                                 max_tokens=max_tokens, device="cpu") for name in ("rule", "plan")}
+    rule_row, plan_row = _summary(rule, rule_bytes, scores["rule"]), _summary(plan, plan_bytes, scores["plan"])
+    return {
+        "model": str(model),
+        "hessians": str(hessians),
+        "tokens_scored": scores["rule"]["tokens_scored"],
+        "rule": {"hessian_top_n": top_n, "top_bits": top_bits, "rest_bits": rest_bits, **rule_row},
+        "planner": {"plan_bits": list(plan_bits), "attempts": attempts, **plan_row},
+        "bpb_planner_minus_rule": round(plan_row["val_bpb"] - rule_row["val_bpb"], 6),
+    }
+
+
+def _render_compare(r: dict) -> None:
+    res = r["results"]
+    table = Table("", "tr(H) rule", "planner", title=f"golf bench quantize: {res['tokens_scored']:,} tokens scored")
+    for key in ("artifact_bytes", "estimated_bytes", "val_bpb", "matrix_bits", "matrix_error"):
+        table.add_row(key, str(res["rule"][key]), str(res["planner"][key]))
+    table.add_row("planner − rule bpb", "", f"{res['bpb_planner_minus_rule']:+.6f}")
+    if r.get("path"):
+        table.add_row("recorded", r["path"], "")
+    Console().print(table)
+
+
 def _render(r: dict) -> None:
     table = Table("", "", show_header=False, title="golf bench quantize")
     for key, value in r["results"].items():
@@ -110,12 +192,36 @@ def _render(r: dict) -> None:
 
 
 @click.command("quantize")
-@click.option("--preset", default="record-1204", show_default=True, help="Model shape to quantize.")
+@click.option("--preset", default="record-1204", show_default=True, help="Model shape to quantize (timing).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
-@click.option("--bits", type=int, default=6, show_default=True, help="Width of attention and MLP matrices.")
-@click.option("--no-record", is_flag=True, help="Do not write docs/benchmarks/quantize-*.json.")
+@click.option("--bits", type=int, default=6, show_default=True, help="Width of attention and MLP matrices (timing).")
+@click.option("--model", "model_path", default=None, help="A trained checkpoint: compare the tr(H) rule with the planner.")
+@click.option("--hessians", default=None, help="Its Hessians file (golf gptq-calibrate), with --model.")
+@click.option("--data", "data_dir", default=None, help="Validation shards for the comparison's bpb.")
+@click.option("--tokenizer", default=None, help="The tokenizer of --data.")
+@click.option("--top-n", type=int, default=0, help="The tr(H) rule's N (default: half the attn/mlp matrices).")
+@click.option("--max-tokens", type=int, default=None, help="Score only the first N validation tokens.")
+@click.option("--no-record", is_flag=True, help="Do not write docs/benchmarks/quantize*-*.json.")
 @json_option
-def command(preset, threads, bits, no_record, as_json) -> None:
-    """GPTQ with the clip search on every matrix of a record-1204-shape model: seconds per tensor and total."""
-    results = run_bench(preset, threads, bits)
-    emit(record("quantize", results, None if no_record else "docs/benchmarks"), as_json, _render)
+def command(preset, threads, bits, model_path, hessians, data_dir, tokenizer, top_n, max_tokens, no_record,
+            as_json) -> None:
+    """GPTQ timing on a random model; with --model, the tr(H) rule against the planner at equal bytes."""
+    out = None if no_record else "docs/benchmarks"
+    if model_path is None:
+        emit(record("quantize", run_bench(preset, threads, bits), out), as_json, _render)
+        return
+    if not (hessians and data_dir and tokenizer):
+        raise GolfError("--model needs --hessians, --data and --tokenizer")
+    if threads:
+        torch.set_num_threads(threads)
+    n = top_n or _half_the_matrices(model_path)
+    results = compare_rules(model_path, hessians, data_dir, tokenizer, n, max_tokens=max_tokens)
+    emit(record("quantize_rules", results, out), as_json, _render_compare)
+
+
+def _half_the_matrices(model_path: str) -> int:
+    from golfcli.checkpoint import load_checkpoint
+    from golfcli.qtensor import role_of
+
+    state, _, _ = load_checkpoint(model_path)
+    return max(1, sum(1 for n, t in state.items() if t.ndim == 2 and role_of(n) in RULE_ROLES) // 2)
