@@ -11,6 +11,7 @@ import torch
 from golfcli.config import load_config
 from golfcli.model import GPT
 from golfcli.train.loop import Trainer
+from test_train import tiny_data  # noqa: F401  (the fixture)
 
 
 def _adam_decays(train_changes: dict) -> dict[str, float]:
@@ -36,3 +37,21 @@ def test_record_1493_presets_carry_the_scripts_recipe(preset):
     assert cfg.train.loader == "shuffled"
     assert (cfg.train.embed_weight_decay(), cfg.train.adam_wd) == (0.085, 0.02)
     assert cfg.eval.ttt_whole_seqs is True
+
+
+def test_training_with_the_shuffled_loader_resumes_bit_identically(tiny_data, tmp_path):
+    from golfcli.checkpoint import load_checkpoint
+    from golfcli.io import load_tensors
+    from golfcli.train import train
+    from test_train import make_cfg
+
+    cfg = make_cfg(tiny_data, loader="shuffled", embed_wd=0.085, adam_wd=0.02)
+    straight = train(cfg, tmp_path / "a", max_steps=6)
+    train(cfg, tmp_path / "b", max_steps=3)
+    resumed = train(cfg, tmp_path / "b", max_steps=6, resume=True)
+    assert straight["steps"] == resumed["steps"] == 6
+    a, b = (load_checkpoint(tmp_path / d / "final.safetensors") for d in ("a", "b"))
+    _, meta = load_tensors(tmp_path / "b" / "checkpoints" / "step_000003.safetensors", "train_state")
+    assert meta["train_state"]["loader"]["kind"] == "shuffled" and sum(meta["train_state"]["loader"]["left"]) > 0
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), k
