@@ -27,7 +27,7 @@ from rich.table import Table
 
 from golfcli.bench.models import random_model
 from golfcli.bench.record import record
-from golfcli.checkpoint import save_checkpoint
+from golfcli.checkpoint import load_checkpoint, save_checkpoint
 from golfcli.cli.options import emit, json_option
 from golfcli.errors import GolfError
 
@@ -130,7 +130,7 @@ def _summary(report: dict, artifact_bytes: int, scored: dict) -> dict:
 
 def compare_rules(model: str | Path, hessians: str | Path, data_dir: str | Path, tokenizer: str | Path,
                   top_n: int, top_bits: int = 6, rest_bits: int = 5, plan_bits: tuple[int, ...] = (5, 6),
-                  max_tokens: int | None = None, tries: int = 4) -> dict:
+                  max_tokens: int | None = None, tries: int = 8) -> dict:
     """bpb of record-1204's tr(H) rule and of golf's planner on `model`, at equal artifact bytes."""
     from golfcli.quant.quantize import quantize
     from golfcli.scoring import run_eval
@@ -142,7 +142,10 @@ def compare_rules(model: str | Path, hessians: str | Path, data_dir: str | Path,
         rule = quantize(model, folder / "rule.safetensors", hessians, hessian_top_n=top_n,
                         hessian_top_bits=top_bits, hessian_rest_bits=rest_bits, target_bytes=0)
         rule_bytes = _packed(folder / "rule.safetensors", folder / "rule.bin")
-        held = [f"^{re.escape(t['name'])}$={t['bits']}" for t in rule["tensors"] if t["role"] not in RULE_ROLES]
+        # the checkpoint's own width rules bind both runs; everything outside attn/mlp keeps the rule run's width
+        stored = load_checkpoint(model)[1].quant.rules
+        held = list(stored) + [f"^{re.escape(t['name'])}$={t['bits']}" for t in rule["tensors"]
+                               if t["role"] not in RULE_ROLES]
         # the planner budgets in its own byte estimate: start from the rule's, then correct by packed sizes
         target, attempts = rule["estimated_bytes"], []
         for _ in range(tries):
@@ -199,7 +202,7 @@ def _render(r: dict) -> None:
 @click.option("--hessians", default=None, help="Its Hessians file (golf gptq-calibrate), with --model.")
 @click.option("--data", "data_dir", default=None, help="Validation shards for the comparison's bpb.")
 @click.option("--tokenizer", default=None, help="The tokenizer of --data.")
-@click.option("--top-n", type=int, default=0, help="The tr(H) rule's N (default: half the attn/mlp matrices).")
+@click.option("--top-n", type=int, default=0, help="The tr(H) rule's N (default: half the quantized attn/mlp matrices).")
 @click.option("--max-tokens", type=int, default=None, help="Score only the first N validation tokens.")
 @click.option("--no-record", is_flag=True, help="Do not write docs/benchmarks/quantize*-*.json.")
 @json_option
@@ -220,8 +223,10 @@ def command(preset, threads, bits, model_path, hessians, data_dir, tokenizer, to
 
 
 def _half_the_matrices(model_path: str) -> int:
-    from golfcli.checkpoint import load_checkpoint
+    """Half the attn/mlp matrices that the checkpoint's [quant] settings quantize (at least 1)."""
     from golfcli.qtensor import role_of
+    from golfcli.quant.quantize import split_tensors
 
-    state, _, _ = load_checkpoint(model_path)
-    return max(1, sum(1 for n, t in state.items() if t.ndim == 2 and role_of(n) in RULE_ROLES) // 2)
+    state, cfg, _ = load_checkpoint(model_path)
+    _, names = split_tensors(state, cfg.quant.passthrough_max, cfg.quant.fp32_rules)
+    return max(1, sum(1 for n in names if role_of(n) in RULE_ROLES) // 2)
