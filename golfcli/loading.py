@@ -60,26 +60,12 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], GolfConfig, s
     return qm.state_dict(), cfg, kind
 
 
-def build_model(state: dict[str, torch.Tensor], cfg: GolfConfig, device: str | torch.device = "cpu",
-                path: str | Path | None = None) -> torch.nn.Module:
-    """A GPT of `cfg.model` at its final phase with `state` loaded strictly, on `device`, in eval mode."""
-    from golfcli.model import GPT
-
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)  # never copy_untied: the trained copies are in `state`
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise FormatError(f"weights do not fit the model its config describes ({' '.join(first[:2])[:300]})",
-                          path) from None
-    return model.to(device).eval()
-
-
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GolfConfig]:
     """(GPT at model.final_phase in eval mode on `device`, GolfConfig) from any golf model file."""
+    from golfcli.model import build_model
+
     state, cfg, _ = load_state(path)
-    return build_model(state, cfg, device, path), cfg
+    return build_model(cfg.model, state, device, path=path), cfg
 
 
 def model_provenance(path: str | Path) -> dict:
