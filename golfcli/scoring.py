@@ -27,7 +27,6 @@ def resolve_eval_settings(stored: GolfConfig, preset: str | None, config_file: s
     """The eval settings by the one precedence rule: flags > --set > --config/--preset > the model file's."""
     resolved = resolve_settings(stored, preset, config_file, overrides, {"eval": flags},
                                 stored_label="the model file", reads=("eval",))
-    resolved.config.eval.validate()
     return resolved
 
 
