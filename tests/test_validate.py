@@ -17,7 +17,7 @@ from golfcli.errors import GolfError
 # (--set text, the one line the error must be): one bad value per section
 BAD = [
     ('data.tokenizer=""', "data.tokenizer must not be empty"),
-    ("model.model_dim=100", "model.model_dim (100) must be a multiple of model.num_heads (8)"),
+    ("model.model_dim=100", "model.model_dim must be a multiple of model.num_heads (8), got 100"),
     ('train.loader="shuffled"', "train.loader must be one of sequential, coprime, got 'shuffled'"),
     ("train.grad_accum=0", "train.grad_accum must be at least 1, got 0"),
     ('train.compile="yes"', 'train.compile must be true, false or "auto", got \'yes\''),
@@ -26,7 +26,7 @@ BAD = [
     ("quant.damp=-1", "quant.damp must be ≥ 0, got -1.0"),
     ("quant.block=0", "quant.block must be ≥ 1, got 0"),
     ('pack.codec="gzip"', "pack.codec must be one of auto, rans, rans-classes, brotli, zstd, lzma, raw, got 'gzip'"),
-    ("eval.stride=4096", "eval.stride (4096) cannot exceed eval.window (2048)"),
+    ("eval.stride=4096", "eval.stride cannot exceed eval.window (2048), got 4096"),
 ]
 
 
@@ -59,12 +59,12 @@ def test_a_stored_value_is_named_by_its_key():
 
 
 @pytest.mark.parametrize("section, key, value, line", [
-    ("quant", "damp", -1.0, "--damp must be ≥ 0, got -1.0"),
-    ("quant", "method", "awq", "--method must be one of gptq, rtn, got 'awq'"),
-    ("quant", "target_bytes", -5, "--target-bytes must be ≥ 0, got -5"),
-    ("calib", "source", "val", "--source must be one of selfgen, random, shards, got 'val'"),
-    ("eval", "stride", 4096, "--stride (4096) cannot exceed eval.window (2048)"),
-    ("pack", "sample_bytes", -1, "--sample-bytes must be ≥ 0, got -1"),  # golf pack's own flag
+    ("quant", "damp", -1.0, "--damp (quant.damp) must be ≥ 0, got -1.0"),
+    ("quant", "method", "awq", "--method (quant.method) must be one of gptq, rtn, got 'awq'"),
+    ("quant", "target_bytes", -5, "--target-bytes (quant.target_bytes) must be ≥ 0, got -5"),
+    ("calib", "source", "val", "--source (calib.source) must be one of selfgen, random, shards, got 'val'"),
+    ("eval", "stride", 4096, "--stride (eval.stride) cannot exceed eval.window (2048), got 4096"),
+    ("pack", "sample_bytes", -1, "--sample-bytes (pack.sample_bytes) must be ≥ 0, got -1"),  # golf pack's own flag
 ])
 def test_a_flag_value_is_named_by_its_flag(section, key, value, line):
     with pytest.raises(GolfError) as exc:

@@ -92,7 +92,7 @@ class ModelConfig:
         require_positive(self, "model", ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads"))
         require(self.mlp_mult > 0, "model.mlp_mult", f"must be positive, got {self.mlp_mult}")
         require(self.model_dim % self.num_heads == 0, "model.model_dim",
-                f"({self.model_dim}) must be a multiple of model.num_heads ({self.num_heads})")
+                f"must be a multiple of model.num_heads ({self.num_heads}), got {self.model_dim}")
         require(self.num_heads % self.num_kv_heads == 0, "model.num_heads",
-                f"({self.num_heads}) must be a multiple of model.num_kv_heads ({self.num_kv_heads})")
+                f"must be a multiple of model.num_kv_heads ({self.num_kv_heads}), got {self.num_heads}")
         return self

@@ -72,8 +72,8 @@ def resolve_layers(layers: list[Layer], preset: str | None = None, reads: tuple[
 
 
 def validate_sections(resolved: Resolved, sections: tuple[str, ...]) -> None:
-    """Run each section's `validate()`; an error names the stage flag when the value came from one,
-    else the TOML key (`quant.damp must be ≥ 0, got -1`)."""
+    """Run each section's `validate()`; an error names the TOML key (`quant.damp must be ≥ 0, got -1`),
+    and the stage flag first when the value came from one (`--damp (quant.damp) must be ...`)."""
     from golfcli.config import SECTIONS
     from golfcli.config.base import SettingError, flag_of
     from golfcli.errors import GolfError
@@ -86,7 +86,7 @@ def validate_sections(resolved: Resolved, sections: tuple[str, ...]) -> None:
                 raise
             section, key = exc.key.split(".", 1)
             flag = flag_of(SECTIONS[section], key) or "--" + key.replace("_", "-")
-            raise GolfError(f"{flag} {exc.problem}") from None
+            raise GolfError(f"{flag} ({exc.key}) {exc.problem}") from None
 
 
 def resolve_settings(
