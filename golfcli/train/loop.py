@@ -305,7 +305,7 @@ class Trainer:
         meter = BpbMeter()
         nll_sum, n_bytes = sums.tolist()
         meter.add_sums(nll_sum, tokens, int(n_bytes))
-        meter.all_reduce()
+        meter.all_reduce(self.dist)
         return {"val_loss": meter.val_loss, "val_bpb": meter.bpb, "val_tokens": meter.tokens, "val_bytes": meter.bytes}
 
     def _val_rows(self) -> int:
