@@ -54,7 +54,8 @@ class EvalConfig:
         for name in ("seq_len", "window", "stride", "batch_seqs", "hedge_table_size", "hedge_update_tokens",
                      "ttt_chunk_tokens", "ttt_seq_len", "ttt_batch_seqs"):
             require(getattr(self, name) > 0, f"eval.{name}", f"must be positive, got {getattr(self, name)}")
-        require(self.stride <= self.window, "eval.stride", f"cannot exceed eval.window ({self.window}), got {self.stride}")
+        require(self.stride <= self.window, "eval.stride",
+                f"cannot exceed eval.window ({self.window}), got {self.stride}")
         for name in ("ttt_epochs", "ttt_lr"):
             require(getattr(self, name) >= 0, f"eval.{name}", f"must be >= 0, got {getattr(self, name)}")
         require(0 <= self.ttt_momentum < 1, "eval.ttt_momentum", f"must be in [0, 1), got {self.ttt_momentum}")

@@ -75,8 +75,10 @@ class TrainConfig:
 
         How `batch_tokens` splits over ranks depends on the world size: the run checks that.
         """
-        require(self.loader in LOADER_KINDS, "train.loader", f"must be one of {', '.join(LOADER_KINDS)}, got {self.loader!r}")
-        require(self.qat_mode in QAT_MODES, "train.qat_mode", f"must be one of {', '.join(QAT_MODES)}, got {self.qat_mode!r}")
+        require(self.loader in LOADER_KINDS, "train.loader",
+                f"must be one of {', '.join(LOADER_KINDS)}, got {self.loader!r}")
+        require(self.qat_mode in QAT_MODES, "train.qat_mode",
+                f"must be one of {', '.join(QAT_MODES)}, got {self.qat_mode!r}")
         require(isinstance(self.compile, bool) or self.compile == "auto", "train.compile",
                 f"must be true, false or \"auto\", got {self.compile!r}")
         require_positive(self, "train", ("seq_len", "grad_accum", "iterations"))
