@@ -3,6 +3,10 @@
 `torchrun --nproc_per_node=N -m golfcli ...` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
 MASTER_PORT; without them a command runs as one process. NCCL on CUDA, gloo on CPU. Training and
 evaluation both join the group through `setup` and leave it through `teardown`.
+
+One convention: a `DistInfo` says where this process stands, and every collective takes it
+(`current()` describes a group someone else joined). Training's own collectives are in
+`golfcli/train/distributed.py`; the two evaluation needs (`gather_rows`, `sum_tensor`) are here.
 """
 
 from __future__ import annotations
@@ -107,3 +111,37 @@ def barrier(info: DistInfo) -> None:
     """Wait for every rank."""
     if info.active:
         dist.barrier()
+
+
+def current() -> DistInfo:
+    """This process's place in the process group already joined; one process when none is."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistInfo()
+    rank = dist.get_rank()
+    nccl = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+    return DistInfo(rank, dist.get_world_size(), _env_int("LOCAL_RANK", rank), device)
+
+
+def gather_rows(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Concatenate every rank's tensor along dim 0, in rank order (ranks may hold different row counts)."""
+    if not info.active:
+        return t
+    n = torch.tensor([t.shape[0]], device=info.device)
+    sizes = [torch.zeros_like(n) for _ in range(info.world_size)]
+    dist.all_gather(sizes, n)
+    rows = [int(s) for s in sizes]
+    padded = torch.zeros((max(rows), *t.shape[1:]), dtype=t.dtype, device=info.device)
+    padded[: t.shape[0]] = t.to(info.device)
+    parts = [torch.empty_like(padded) for _ in rows]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:r] for p, r in zip(parts, rows)]).to(t.device)
+
+
+def sum_tensor(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Element-wise sum over ranks (a copy when summed; `t` itself is unchanged)."""
+    if not info.active:
+        return t
+    out = t.to(info.device).clone()
+    dist.all_reduce(out)
+    return out.to(t.device)

@@ -8,6 +8,7 @@ the file carries, switched to its final (full-depth) recurrence phase, and loade
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,14 +36,24 @@ def model_kind(path: str | Path) -> str:
     raise GolfError(f"expected a checkpoint, quantized file or artifact, found {fmt or 'a non-golf file'}", p)
 
 
-def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], GolfConfig, str]:
-    """(float state dict, config, kind) of a model file; quantized weights come back dequantized."""
+@dataclass
+class ModelFile:
+    """What one read of a model file gives: float weights, config, kind and recorded provenance."""
+
+    state: dict[str, torch.Tensor]
+    config: GolfConfig
+    kind: str
+    provenance: dict
+
+
+def read_model_file(path: str | Path) -> ModelFile:
+    """Read (and for an artifact, decode) a model file once; quantized weights come back dequantized."""
     kind = model_kind(path)
     if kind == "checkpoint":
         from golfcli.checkpoint import load_checkpoint
 
-        state, cfg, _ = load_checkpoint(path)
-        return state, cfg, kind
+        state, cfg, meta = load_checkpoint(path)
+        return ModelFile(state, cfg, kind, _provenance(meta))
     if kind == "artifact":
         from golfcli.artifact import read_artifact
 
@@ -57,29 +68,32 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], GolfConfig, s
         cfg = config_from_dict(qm.config, preset=qm.meta.get("preset") if isinstance(qm.meta, dict) else None)
     except GolfError as exc:
         raise FormatError(f"bad model config: {exc}", path) from None
-    return qm.state_dict(), cfg, kind
+    return ModelFile(qm.state_dict(), cfg, kind, _provenance(qm.meta))
 
 
-def build_model(state: dict[str, torch.Tensor], cfg: GolfConfig, device: str | torch.device = "cpu",
-                path: str | Path | None = None) -> torch.nn.Module:
-    """A GPT of `cfg.model` at its final phase with `state` loaded strictly, on `device`, in eval mode."""
-    from golfcli.model import GPT
+def _provenance(meta: object) -> dict:
+    found = meta.get("provenance") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
 
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)  # never copy_untied: the trained copies are in `state`
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise FormatError(f"weights do not fit the model its config describes ({' '.join(first[:2])[:300]})",
-                          path) from None
-    return model.to(device).eval()
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], GolfConfig, str]:
+    """(float state dict, config, kind) of a model file; quantized weights come back dequantized."""
+    f = read_model_file(path)
+    return f.state, f.config, f.kind
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GolfConfig]:
     """(GPT at model.final_phase in eval mode on `device`, GolfConfig) from any golf model file."""
-    state, cfg, _ = load_state(path)
-    return build_model(state, cfg, device, path), cfg
+    model, f = open_model(path, device)
+    return model, f.config
+
+
+def open_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelFile]:
+    """(GPT at model.final_phase in eval mode on `device`, the file as read): one read, one decode."""
+    from golfcli.model import build_model
+
+    f = read_model_file(path)
+    return build_model(f.config.model, f.state, device, path=path), f
 
 
 def model_provenance(path: str | Path) -> dict:
@@ -87,18 +101,18 @@ def model_provenance(path: str | Path) -> dict:
     if model_kind(path) == "artifact":
         from golfcli.artifact import read_artifact
 
-        meta = read_artifact(path).meta
-    else:
-        meta = read_metadata(path)
-    found = meta.get("provenance") if isinstance(meta, dict) else None
-    return found if isinstance(found, dict) else {}
+        return _provenance(read_artifact(path).meta)
+    return _provenance(read_metadata(path))
 
 
-def check_tokenizer_matches(model_path: str | Path, tokenizer: str | Path) -> None:
-    """Refuse a tokenizer other than the one the model was trained with, when the file recorded it."""
+def check_tokenizer_matches(model_path: str | Path, tokenizer: str | Path, provenance: dict | None = None) -> None:
+    """Refuse a tokenizer other than the one the model was trained with, when the file recorded it.
+
+    `provenance` is the file's, when already read (`ModelFile.provenance`); else it is read here.
+    """
     from golfcli.io import sha256_file
 
-    recorded = model_provenance(model_path).get("tokenizer_sha256")
+    recorded = (model_provenance(model_path) if provenance is None else provenance).get("tokenizer_sha256")
     if recorded and recorded != sha256_file(tokenizer):
         raise GolfError(
             f"is not the tokenizer this model was trained with (sha256 {recorded[:12]}… recorded in "

@@ -14,8 +14,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from golfcli.distributed import DistInfo
 
 LEADING_SPACE = "\u2581"
 
@@ -96,15 +101,11 @@ class BpbMeter:
         """Add already-summed values."""
         self.sums += torch.tensor([nll_sum, n_tokens, n_bytes], dtype=torch.float64)
 
-    def all_reduce(self) -> None:
-        """Sum across ranks when torch.distributed is initialised (no-op otherwise)."""
-        import torch.distributed as dist
+    def all_reduce(self, info: DistInfo) -> None:
+        """Sum across the ranks `info` describes (no-op for one process)."""
+        from golfcli.distributed import sum_tensor
 
-        if dist.is_available() and dist.is_initialized():
-            backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-            s = self.sums.to(backend_device)
-            dist.all_reduce(s)
-            self.sums = s.cpu()
+        self.sums = sum_tensor(self.sums, info).cpu()
 
     @property
     def tokens(self) -> int:

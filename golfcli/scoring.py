@@ -27,7 +27,6 @@ def resolve_eval_settings(stored: GolfConfig, preset: str | None, config_file: s
     """The eval settings by the one precedence rule: flags > --set > --config/--preset > the model file's."""
     resolved = resolve_settings(stored, preset, config_file, overrides, {"eval": flags},
                                 stored_label="the model file", reads=("eval",))
-    resolved.config.eval.validate()
     return resolved
 
 
@@ -56,16 +55,17 @@ def run_eval(model_path: str, data_dir: str, tokenizer: str, mode: str, *, ttt: 
     from golfcli.data.tokenizer import check_vocab, load_tokenizer
     from golfcli.distributed import barrier, setup, teardown
     from golfcli.eval import evaluate
-    from golfcli.loading import check_tokenizer_matches, load_model
+    from golfcli.loading import check_tokenizer_matches, open_model
     from golfcli.metric import build_byte_tables
 
     info = setup(device)
     try:
-        model, cfg = load_model(model_path, info.device)
+        model, file = open_model(model_path, info.device)  # the artifact is decoded once, here
+        cfg = file.config
         vocab = cfg.model.vocab_size
         sp = load_tokenizer(tokenizer)
         check_vocab(sp, vocab, tokenizer)
-        check_tokenizer_matches(model_path, tokenizer)
+        check_tokenizer_matches(model_path, tokenizer, file.provenance)
         if eval_cfg is None:
             resolved = resolve_eval_settings(cfg, preset, config_file, overrides, **flags)
             ecfg, sources = resolved.config.eval, resolved.sources

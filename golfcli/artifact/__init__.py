@@ -24,7 +24,7 @@ _LAZY = {
     "pack_bytes": "golfcli.artifact.pack",
     "PackReport": "golfcli.artifact.pack",
     "verify_size": "golfcli.artifact.size",
-    "code_files_for_loading": "golfcli.artifact.size",
+    "code_files_for_loading": "golfcli.artifact.imports",
     "build_bundle": "golfcli.artifact.bundle",
     "write_bundle": "golfcli.artifact.bundle",
     "source_digest": "golfcli.artifact.bundle",

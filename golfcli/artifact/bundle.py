@@ -1,7 +1,7 @@
 """A submission bundle: the golfcli code that scores an artifact, as one small self-extracting script.
 
 The challenge counts the bytes of the code a submission ships. The bundle holds exactly the
-modules `golf verify-size` counts (the import graph of the loading roots, see `size.py`), each
+modules `golf verify-size` counts (the import graph of the loading roots, see `imports.py`), each
 with docstrings, comments and function annotations removed (`ast.unparse`; class-level
 annotations stay, dataclasses need them), serialised as sorted JSON, compressed with xz and
 written as base85 text under a short stub. The stub puts an import hook first on `sys.meta_path`,
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from golfcli import __version__
-from golfcli.artifact.size import code_files_for_loading, module_name
+from golfcli.artifact.imports import code_files_for_loading, module_name
 from golfcli.io import write_bytes_atomic
 
 XZ_PRESET = 9 | lzma.PRESET_EXTREME

@@ -29,11 +29,12 @@ from golfcli.artifact.format import (
 from golfcli.artifact.manifest import Manifest, PEntry, QEntry, encode_manifest
 from golfcli.artifact.reader import _passthrough_groups
 from golfcli import console
+from golfcli.config.artifact import PACK_CODECS
 from golfcli.errors import GolfError
 from golfcli.io import write_bytes_atomic
 from golfcli.qtensor import QuantizedModel, dtype_name, grid_max
 
-CODECS = ("auto", "rans", "rans-classes", "brotli", "zstd", "lzma", "raw")
+CODECS = PACK_CODECS
 DEFAULT_SAMPLE_BYTES = 1 << 20
 SAMPLE_MARGIN = 1.0  # a sampled codec runs in full only when its estimate beats the best so far
 

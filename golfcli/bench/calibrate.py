@@ -19,6 +19,7 @@ from rich.table import Table
 from golfcli.bench import models as bench_models
 from golfcli.bench.record import record
 from golfcli.cli.options import emit, json_option
+from golfcli.distributed import pick_device
 
 
 def random_model(preset: str, device: torch.device, seed: int = 0) -> torch.nn.Module:
@@ -44,9 +45,7 @@ def timed_generation(model, seqs: int, seq_len: int, batch: int, kv_cache: bool)
 def run_bench(preset: str | None, seq_len: int | None, seqs: int | None, batch: int | None,
               reference_seqs: int | None, device_name: str) -> dict:
     """Generate with and without the KV cache; tokens/s of each and the speed-up."""
-    from golfcli.quant.calibrate import resolve_device
-
-    device = resolve_device(device_name)
+    device = pick_device(device_name)
     gpu = device.type == "cuda"
     preset = preset or ("record-1204" if gpu else "tiny")
     seq_len = seq_len or (2048 if gpu else 1024)

@@ -25,6 +25,7 @@ from golfcli import console
 from golfcli.bench.record import DEFAULT_DIR, record
 from golfcli.cli.options import emit, json_option
 from golfcli.config import EvalConfig, load_config
+from golfcli.distributed import pick_device
 from golfcli.errors import GolfError
 from golfcli.eval import MODES, evaluate
 from golfcli.metric import ByteTables
@@ -37,13 +38,11 @@ def _model(model_path: str | None, preset: str, device: torch.device):
         from golfcli.loading import load_model
 
         return load_model(model_path, device)
-    from golfcli.model import GPT
+    from golfcli.model import build_model
 
     cfg = load_config(preset)
     torch.manual_seed(0)
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)
-    return model.to(device).eval(), cfg
+    return build_model(cfg.model, None, device), cfg
 
 
 def _tokens(data_dir: str | None, n: int, vocab: int) -> torch.Tensor:
@@ -71,8 +70,7 @@ def bench_eval(model_path: str | None = None, preset: str = "tiny", data_dir: st
                tokenizer: str | None = None, max_tokens: int = 32769, modes: tuple[str, ...] = MODES,
                device: str = "auto", repeat: int = 1, **eval_changes: Any) -> dict[str, Any]:
     """Time each eval mode on the same model and tokens; return the side-by-side figures."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = pick_device(device)
     model, cfg = _model(model_path, preset, dev)
     # golf's current eval defaults (not the file's stored [eval] table), plus the flags given
     ecfg = dataclasses.replace(EvalConfig(), **{k: v for k, v in eval_changes.items() if v is not None}).validate()

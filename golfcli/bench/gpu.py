@@ -127,7 +127,7 @@ def bench_training(preset: str, small: bool, device: str, steps: int, warmup: in
 def bench_sliding(preset: str, small: bool, device: str, batches: int) -> dict[str, Any]:
     """Sliding-window eval windows/s of a fresh full-depth model of `preset` on random tokens."""
     from golfcli.eval import evaluate
-    from golfcli.model import GPT
+    from golfcli.model import build_model
     from golfcli.train import distributed as D
 
     dev = D.pick_device(device)
@@ -136,9 +136,7 @@ def bench_sliding(preset: str, small: bool, device: str, batches: int) -> dict[s
     ecfg = EvalConfig(window=window, stride=min(64, window), batch_seqs=32 if not small else 4,
                       compile=dev.type == "cuda", autocast="bf16" if dev.type == "cuda" else "off")
     torch.manual_seed(0)
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)
-    model = model.to(dev).eval()
+    model = build_model(cfg.model, None, dev)
     vocab = cfg.model.vocab_size
     tables = ByteTables(torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
                         torch.zeros(vocab, dtype=torch.bool))

@@ -60,17 +60,12 @@ def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | N
     Settings: flags > --set > --config/--preset > the quantized file's [pack] config.
     """
     from golfcli.artifact import write_artifact
-    from golfcli.artifact.pack import CODECS
     from golfcli.qtensor import load_quantized
 
     check_output_file(out_path, overwrite, "artifact file")
     flags = {"pack": {"codec": codec, "sample_bytes": sample_bytes}}
     cfg = resolve_settings(stored_config(quantized), preset, config_file, overrides, flags).config.pack
     codec, samples = cfg.codec, cfg.sample_bytes
-    if codec not in CODECS:
-        raise GolfError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
-    if samples < 0:
-        raise GolfError(f"--sample-bytes must be ≥ 0, got {samples}")
     qm = load_quantized(str(require_file(quantized, "quantized file")))
     console.info(f"packing {len(qm.quantized)} quantized and {len(qm.passthrough)} passthrough tensors")
     report = dict(write_artifact(qm, out_path, codec=codec, sample_bytes=samples))

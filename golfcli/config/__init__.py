@@ -123,21 +123,8 @@ def config_from_dict(tables: dict[str, dict[str, Any]], preset: str | None = Non
     unknown = set(tables) - set(SECTIONS)
     if unknown:
         raise unknown_key_error(sorted(unknown)[0], list(SECTIONS), kind="config section")
-    check_model_shape(sections["model"])
+    sections["model"].validate()  # every file must rebuild its model; the other sections when a stage resolves them
     return GolfConfig(**sections, preset=preset)
-
-
-def check_model_shape(m: ModelConfig) -> None:
-    """A GolfError naming the [model] key when the basic shape cannot build a model."""
-    for key in ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads"):
-        if getattr(m, key) < 1:
-            raise GolfError(f"model.{key} must be at least 1, got {getattr(m, key)}")
-    if m.mlp_mult <= 0:
-        raise GolfError(f"model.mlp_mult must be positive, got {m.mlp_mult}")
-    if m.model_dim % m.num_heads:
-        raise GolfError(f"model.model_dim ({m.model_dim}) must be a multiple of model.num_heads ({m.num_heads})")
-    if m.num_heads % m.num_kv_heads:
-        raise GolfError(f"model.num_heads ({m.num_heads}) must be a multiple of model.num_kv_heads ({m.num_kv_heads})")
 
 
 def load_config(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golfcli.config.base import require
+
 SIZE_LIMIT = 16_000_000
+PACK_CODECS = ("auto", "rans", "rans-classes", "brotli", "zstd", "lzma", "raw")
 
 
 @dataclass
@@ -22,3 +25,10 @@ class PackConfig:
     codec: str = "auto"
     sample_bytes: int = 1 << 20
     limit: int = SIZE_LIMIT
+
+    def validate(self) -> "PackConfig":
+        """Raise a SettingError (naming the [pack] key) for an unknown codec or a negative size; return self."""
+        require(self.codec in PACK_CODECS, "pack.codec", f"must be one of {', '.join(PACK_CODECS)}, got {self.codec!r}")
+        require(self.sample_bytes >= 0, "pack.sample_bytes", f"must be ≥ 0, got {self.sample_bytes}")
+        require(self.limit >= 1, "pack.limit", f"must be at least 1, got {self.limit}")
+        return self

@@ -27,6 +27,39 @@ def unknown_key_error(key: str, valid: list[str], where: str = "", kind: str = "
     return GolfError(f"unknown {kind} {where + key!r}{hint}")
 
 
+class SettingError(GolfError):
+    """A value no stage can run with: `key` is its `section.key`, `problem` what is wrong with it.
+
+    The message names the key ("quant.damp must be ≥ 0, got -1"); the resolver names the stage flag
+    instead when the value came from that flag.
+    """
+
+    def __init__(self, key: str, problem: str):
+        self.key, self.problem = key, problem
+        super().__init__(f"{key} {problem}")
+
+
+def require(ok: bool, key: str, problem: str) -> None:
+    """Raise SettingError(key, problem) unless `ok`: the one form every `Section.validate()` uses."""
+    if not ok:
+        raise SettingError(key, problem)
+
+
+def require_positive(section: Any, prefix: str, names: tuple[str, ...], least: int = 1) -> None:
+    """Each of `names` of `section` is at least `least`."""
+    for name in names:
+        value = getattr(section, name)
+        require(value >= least, f"{prefix}.{name}", f"must be at least {least}, got {value}")
+
+
+def flag_of(cls: type, name: str) -> str | None:
+    """The stage flag declared with field `name` of section `cls`, if any."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("flag")
+    return None
+
+
 def coerce(value: Any, annotation: Any, name: str) -> Any:
     """Check `value` against a field annotation, converting int→float and lists→tuples where declared."""
     origin = typing.get_origin(annotation)

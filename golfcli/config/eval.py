@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from golfcli.config.base import setting
-from golfcli.errors import GolfError
+from golfcli.config.base import require, setting
 
 HEDGE_EXPERTS = ("neural", "unigram", "bigram", "trigram")
 HEDGE_RULES = ("hedge", "eg")
@@ -53,34 +52,32 @@ class EvalConfig:
                                    "(record 1493), not also on the shorter one left at its end.")
 
     def validate(self) -> "EvalConfig":
-        """Raise a GolfError for values no evaluation can run with; return self."""
+        """Raise a SettingError (naming the [eval] key) for values no evaluation can run with; return self."""
         for name in ("seq_len", "window", "stride", "batch_seqs", "hedge_table_size", "hedge_update_tokens",
                      "ttt_chunk_tokens", "ttt_seq_len", "ttt_batch_seqs"):
-            if getattr(self, name) <= 0:
-                raise GolfError(f"eval.{name} must be positive, got {getattr(self, name)}")
-        if self.stride > self.window:
-            raise GolfError(f"eval.stride ({self.stride}) cannot exceed eval.window ({self.window})")
-        if self.ttt_epochs < 0 or self.ttt_lr < 0 or not 0 <= self.ttt_momentum < 1:
-            raise GolfError("eval.ttt_epochs and eval.ttt_lr must be >= 0 and eval.ttt_momentum in [0, 1)")
-        if self.autocast not in ("bf16", "off"):
-            raise GolfError(f"eval.autocast must be 'bf16' or 'off', got {self.autocast!r}")
+            require(getattr(self, name) > 0, f"eval.{name}", f"must be positive, got {getattr(self, name)}")
+        require(self.stride <= self.window, "eval.stride",
+                f"cannot exceed eval.window ({self.window}), got {self.stride}")
+        for name in ("ttt_epochs", "ttt_lr"):
+            require(getattr(self, name) >= 0, f"eval.{name}", f"must be >= 0, got {getattr(self, name)}")
+        require(0 <= self.ttt_momentum < 1, "eval.ttt_momentum", f"must be in [0, 1), got {self.ttt_momentum}")
+        require(self.autocast in ("bf16", "off"), "eval.autocast", f"must be 'bf16' or 'off', got {self.autocast!r}")
         unknown = [e for e in self.hedge_experts if e not in HEDGE_EXPERTS]
-        if unknown or len(set(self.hedge_experts)) != len(self.hedge_experts):
-            raise GolfError(f"eval.hedge_experts must be distinct names from {', '.join(HEDGE_EXPERTS)}, "
-                            f"got {self.hedge_experts}")
-        if "neural" not in self.hedge_experts and self.hedge_temperatures:
-            raise GolfError("eval.hedge_temperatures needs the neural expert in eval.hedge_experts")
-        if any(t <= 0 for t in self.hedge_temperatures):
-            raise GolfError(f"eval.hedge_temperatures must be positive, got {self.hedge_temperatures}")
-        if self.hedge_rule not in HEDGE_RULES:
-            raise GolfError(f"eval.hedge_rule must be one of {', '.join(HEDGE_RULES)}, got {self.hedge_rule!r}")
-        if self.hedge_eta < 0 or self.hedge_alpha <= 0 or self.hedge_trigram_alpha <= 0:
-            raise GolfError("eval.hedge_eta must be >= 0 and the smoothing constants > 0")
-        if not self.hedge_experts:
-            raise GolfError("eval.hedge_experts is empty")
+        require(not unknown and len(set(self.hedge_experts)) == len(self.hedge_experts), "eval.hedge_experts",
+                f"must be distinct names from {', '.join(HEDGE_EXPERTS)}, got {self.hedge_experts}")
+        require("neural" in self.hedge_experts or not self.hedge_temperatures, "eval.hedge_temperatures",
+                "needs the neural expert in eval.hedge_experts")
+        require(all(t > 0 for t in self.hedge_temperatures), "eval.hedge_temperatures",
+                f"must be positive, got {self.hedge_temperatures}")
+        require(self.hedge_rule in HEDGE_RULES, "eval.hedge_rule",
+                f"must be one of {', '.join(HEDGE_RULES)}, got {self.hedge_rule!r}")
+        require(self.hedge_eta >= 0, "eval.hedge_eta", f"must be >= 0, got {self.hedge_eta}")
+        for name in ("hedge_alpha", "hedge_trigram_alpha"):
+            require(getattr(self, name) > 0, f"eval.{name}", f"must be > 0, got {getattr(self, name)}")
+        require(bool(self.hedge_experts), "eval.hedge_experts", "is empty")
         if self.hedge_init_weights is not None:
             n = len(self.hedge_experts) + len(self.hedge_temperatures)
-            if len(self.hedge_init_weights) != n or any(w <= 0 for w in self.hedge_init_weights):
-                raise GolfError(f"eval.hedge_init_weights needs {n} positive numbers (neural, temperature copies, "
-                                f"n-gram experts in that order), got {self.hedge_init_weights}")
+            require(len(self.hedge_init_weights) == n and all(w > 0 for w in self.hedge_init_weights),
+                    "eval.hedge_init_weights", f"needs {n} positive numbers (neural, temperature copies, "
+                    f"n-gram experts in that order), got {self.hedge_init_weights}")
         return self

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golfcli.config.base import require, require_positive
+
 
 @dataclass
 class ModelConfig:
@@ -84,3 +86,13 @@ class ModelConfig:
     depth_encoding: bool = False  # fixed sinusoidal sin(v / base^(i/d)) added after the mix
     depth_encoding_base: float = 10000.0
     qat_noise_core_only: bool = False  # Noisy QAT only on looped blocks; the others use STE
+
+    def validate(self) -> "ModelConfig":
+        """Raise a SettingError (naming the [model] key) for a shape no model can be built with; return self."""
+        require_positive(self, "model", ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads"))
+        require(self.mlp_mult > 0, "model.mlp_mult", f"must be positive, got {self.mlp_mult}")
+        require(self.model_dim % self.num_heads == 0, "model.model_dim",
+                f"must be a multiple of model.num_heads ({self.num_heads}), got {self.model_dim}")
+        require(self.num_heads % self.num_kv_heads == 0, "model.num_heads",
+                f"must be a multiple of model.num_kv_heads ({self.num_kv_heads}), got {self.num_heads}")
+        return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golfcli.config.base import setting
+from golfcli.config.base import require, require_positive, setting
 
 CALIB_SOURCES = ("selfgen", "random", "shards")
 QUANT_METHODS = ("gptq", "rtn")
@@ -30,6 +30,15 @@ class CalibConfig:
                              help="Generate with the KV cache (--no-kv-cache: recompute the whole prefix per token).")
     data_dir: str = setting("", flag="--data-dir", help="Shard directory for source shards (empty: data.data_dir).")
     device: str = setting("auto", flag="--device", help="auto (cuda when available), cpu, cuda or cuda:N.")
+
+    def validate(self) -> "CalibConfig":
+        """Raise a SettingError (naming the [calib] key) for impossible calibration settings; return self."""
+        require(self.source in CALIB_SOURCES, "calib.source",
+                f"must be one of {', '.join(CALIB_SOURCES)}, got {self.source!r}")
+        require_positive(self, "calib", ("seqs", "batch"))
+        require_positive(self, "calib", ("seq_len",), least=2)
+        require(self.temperature >= 0, "calib.temperature", f"must be ≥ 0, got {self.temperature}")
+        return self
 
 
 @dataclass
@@ -74,3 +83,17 @@ class QuantConfig:
     code_bytes: int = setting(0, flag="--code-bytes", help="Code bytes counted against target_bytes.")
     plan_bits: list[int] = setting(flag="--plan-bits", metavar="N,N,...", sep=",", bits=True,
                                    default_factory=lambda: [4, 5, 6, 7, 8], help="Widths the planner may pick.")
+
+    def validate(self) -> "QuantConfig":
+        """Raise a SettingError (naming the [quant] key) for impossible settings; return self.
+
+        Widths, rules and clip rules are parsed (and so checked) by the stage that uses them.
+        """
+        require(self.method in QUANT_METHODS, "quant.method",
+                f"must be one of {', '.join(QUANT_METHODS)}, got {self.method!r}")
+        for name in ("hessian_top_n", "damp", "passthrough_max", "target_bytes", "code_bytes"):
+            require(getattr(self, name) >= 0, f"quant.{name}", f"must be ≥ 0, got {getattr(self, name)}")
+        require(self.block >= 1, "quant.block", f"must be ≥ 1, got {self.block}")
+        require(not self.target_bytes or bool(self.plan_bits), "quant.target_bytes",
+                "needs at least one width in quant.plan_bits")
+        return self

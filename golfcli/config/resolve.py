@@ -54,8 +54,9 @@ def config_layers(preset: str | None, config_file: Any, overrides: Iterable[str]
     return layers
 
 
-def resolve_layers(layers: list[Layer], preset: str | None = None) -> Resolved:
-    """Lay `layers` over the defaults in order; type-check the result; record each key's source."""
+def resolve_layers(layers: list[Layer], preset: str | None = None, reads: tuple[str, ...] | None = None) -> Resolved:
+    """Lay `layers` over the defaults in order; type-check the result; record each key's source;
+    validate the sections in `reads` (all when None)."""
     from golfcli.config import SECTIONS, config_from_dict
     from golfcli.config.base import field_names
 
@@ -65,7 +66,27 @@ def resolve_layers(layers: list[Layer], preset: str | None = None) -> Resolved:
         for section, table in layer.tables.items():
             tables.setdefault(section, {}).update(table)
             sources.update({f"{section}.{k}": layer.label for k in table})
-    return Resolved(config_from_dict(tables, preset=preset), sources)
+    resolved = Resolved(config_from_dict(tables, preset=preset), sources)
+    validate_sections(resolved, reads or tuple(SECTIONS))
+    return resolved
+
+
+def validate_sections(resolved: Resolved, sections: tuple[str, ...]) -> None:
+    """Run each section's `validate()`; an error names the TOML key (`quant.damp must be ≥ 0, got -1`),
+    and the stage flag first when the value came from one (`--damp (quant.damp) must be ...`)."""
+    from golfcli.config import SECTIONS
+    from golfcli.config.base import SettingError, flag_of
+    from golfcli.errors import GolfError
+
+    for name in sections:
+        try:
+            getattr(resolved.config, name).validate()
+        except SettingError as exc:
+            if resolved.sources.get(exc.key) != FLAG:
+                raise
+            section, key = exc.key.split(".", 1)
+            flag = flag_of(SECTIONS[section], key) or "--" + key.replace("_", "-")
+            raise GolfError(f"{flag} ({exc.key}) {exc.problem}") from None
 
 
 def resolve_settings(
@@ -97,7 +118,7 @@ def resolve_settings(
     if any(given.values()):
         layers.append(Layer(FLAG, {s: t for s, t in given.items() if t}))
     name = preset or (getattr(stored, "preset", None) if stored is not None else None)
-    return resolve_layers(layers, preset=name)
+    return resolve_layers(layers, preset=name, reads=reads)
 
 
 def _check_reads(overrides: tuple[str, ...], reads: tuple[str, ...]) -> None:

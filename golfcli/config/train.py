@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golfcli.config.base import require, require_positive
+
 LOADER_KINDS = ("sequential", "coprime", "shuffled")
 WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
@@ -73,3 +75,17 @@ class TrainConfig:
     def embed_weight_decay(self) -> float:
         """The AdamW weight decay of the embedding tables: embed_wd, or adam_wd when embed_wd < 0."""
         return self.adam_wd if self.embed_wd < 0 else self.embed_wd
+
+    def validate(self) -> "TrainConfig":
+        """Raise a SettingError (naming the [train] key) for values no run can start with; return self.
+
+        How `batch_tokens` splits over ranks depends on the world size: the run checks that.
+        """
+        require(self.loader in LOADER_KINDS, "train.loader",
+                f"must be one of {', '.join(LOADER_KINDS)}, got {self.loader!r}")
+        require(self.qat_mode in QAT_MODES, "train.qat_mode",
+                f"must be one of {', '.join(QAT_MODES)}, got {self.qat_mode!r}")
+        require(isinstance(self.compile, bool) or self.compile == "auto", "train.compile",
+                f"must be true, false or \"auto\", got {self.compile!r}")
+        require_positive(self, "train", ("seq_len", "grad_accum", "iterations"))
+        return self

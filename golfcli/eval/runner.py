@@ -16,7 +16,7 @@ from torch import nn
 from golfcli import console
 from golfcli.config.eval import EvalConfig
 from golfcli.errors import GolfError
-from golfcli.eval import distributed
+from golfcli import distributed
 from golfcli.eval.forward import ScoredBatch, WindowScorer
 from golfcli.eval.hedge import HedgeMixer
 from golfcli.eval.sliding import sliding_plan
@@ -78,7 +78,8 @@ def evaluate(
     n_tokens = tokens.numel()
     if n_tokens < 2:
         raise GolfError(f"the validation stream has {n_tokens} token(s); at least 2 are needed")
-    rank, world = distributed.rank_and_world()
+    info = distributed.current()
+    rank, world = info.rank, info.world_size
     plan = plan_for(mode, n_tokens, cfg)
     plan.check(n_tokens)
     chunks = plan.chunks(cfg.ttt_chunk_tokens) if ttt else [plan]
@@ -107,7 +108,7 @@ def evaluate(
                 else:
                     out = scorer.score(local) if len(local) else _empty(device, mixer)
                     _score_hedge(mixer, batch, out, tokens, tables, meter, neural_meter, nll_out if per_token
-                                 else None, rank, check_normalization)
+                                 else None, info, check_normalization)
                 bar.advance(len(batch))
             if trainer is not None and ci < len(chunks) - 1:
                 trainer.adapt(ci, int(chunk.first_slot[0]), int(chunk.end_slot[-1]))
@@ -118,10 +119,10 @@ def evaluate(
 
     nll_sum, n_targets, n_bytes = sums.tolist()
     meter.add_sums(nll_sum, int(n_targets), int(n_bytes))
-    meter.all_reduce()
-    neural_meter.all_reduce()
+    meter.all_reduce(info)
+    neural_meter.all_reduce(info)
     if per_token:
-        nll_all = distributed.sum_tensor(nll_out[:-1])  # every slot was written by exactly one rank
+        nll_all = distributed.sum_tensor(nll_out[:-1], info)  # every slot was written by exactly one rank
         if rank == 0:
             write_per_token(per_token, nll_all.cpu().numpy())
     result = {
@@ -163,20 +164,20 @@ def _empty(device: torch.device, mixer: HedgeMixer | None) -> ScoredBatch:
 
 def _score_hedge(mixer: HedgeMixer, batch: WindowPlan, out: ScoredBatch, tokens: torch.Tensor,
                  tables: ByteTables, meter: BpbMeter, neural_meter: BpbMeter, nll_out: torch.Tensor | None,
-                 rank: int, check_normalization: bool) -> None:
+                 info: distributed.DistInfo, check_normalization: bool) -> None:
     """Mix one global batch: every rank gathers the per-target neural values (not the logits) and
     runs the same mixer on them, so the replicated count tables stay identical; rank 0 accounts."""
     targets = tokens[out.slots + 1]
     neural = torch.cat([out.nll[:, None], mixer.neural_logprobs(out.logits, out.nll, targets)], 1)
-    neural = distributed.gather_rows(neural)
+    neural = distributed.gather_rows(neural, info)
     check = None
     if check_normalization:
         pick = torch.tensor(sorted({0, out.size // 2}) if out.size else [], dtype=torch.int64, device=tokens.device)
-        check = (distributed.gather_rows(out.slots[pick]), distributed.gather_rows(out.logits[pick]))
+        check = (distributed.gather_rows(out.slots[pick], info), distributed.gather_rows(out.logits[pick], info))
     first = int(batch.first_slot[0])
     slots = torch.arange(first, int(batch.end_slot[-1]), device=tokens.device)
     mixed = mixer.score(first, neural[:, 1:], check)
-    if rank == 0:
+    if info.is_main:
         prev, target = tokens[slots], tokens[slots + 1]
         meter.add(mixed, prev, target, tables)
         neural_meter.add(neural[:, 0], prev, target, tables)

@@ -23,9 +23,10 @@ from torch import nn
 
 from golfcli import console
 from golfcli.checkpoint import load_checkpoint
-from golfcli.config import CalibConfig, GolfConfig
+from golfcli.config import CalibConfig
 from golfcli.config.quant import CALIB_SOURCES
 from golfcli.config.resolve import resolve_settings
+from golfcli.distributed import pick_device
 from golfcli.errors import GolfError
 from golfcli.io import provenance, require_file, sha256_file
 from golfcli.quant.hessians import save_hessians
@@ -36,37 +37,11 @@ TIED_HEAD_WEIGHT = "tok_emb.weight"
 
 
 # --- model and device --------------------------------------------------------------------------
-def resolve_device(name: str) -> torch.device:
-    """`auto` → cuda when available, else cpu; anything else as given (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GolfError(f"unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GolfError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA; nothing on CPU (float32)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def load_model(state: dict[str, torch.Tensor], cfg: GolfConfig, device: torch.device) -> nn.Module:
-    """The checkpoint's GPT at its final recurrence phase, in eval mode, on `device`."""
-    from golfcli.model import GPT
-
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise GolfError(f"checkpoint does not match its own model config: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval()
 
 
 # --- calibration tokens -------------------------------------------------------------------------
@@ -244,17 +219,6 @@ def collect_hessians(
 
 
 # --- the stage ------------------------------------------------------------------------------------
-def check_calib_config(c: CalibConfig) -> None:
-    """Reject impossible calibration settings with a clear message."""
-    if c.source not in SOURCES:
-        raise GolfError(f"--source must be one of {', '.join(SOURCES)}, got {c.source!r}")
-    for key in ("seqs", "seq_len", "batch"):
-        if getattr(c, key) < 1 or (key == "seq_len" and c.seq_len < 2):
-            raise GolfError(f"calib.{key} must be at least {2 if key == 'seq_len' else 1}, got {getattr(c, key)}")
-    if c.temperature < 0:
-        raise GolfError(f"--temperature must be ≥ 0, got {c.temperature}")
-
-
 def calibrate(
     checkpoint_path: str | Path,
     out_path: str | Path,
@@ -277,9 +241,10 @@ def calibrate(
     stored = cfg if calib is None else dataclasses.replace(cfg, calib=calib)
     resolved = resolve_settings(stored, preset, config_file, overrides, {"calib": flags}, reads=("calib",))
     c = resolved.config.calib
-    check_calib_config(c)
-    device = resolve_device(c.device)
-    model = load_model(state, cfg, device)
+    from golfcli.model import build_model
+
+    device = pick_device(c.device)
+    model = build_model(cfg.model, state, device, path=checkpoint_path)
     tied = TIED_HEAD_WEIGHT in state and bool(getattr(cfg.model, "tie_embeddings", True))
     warnings: list[str] = []
 

@@ -27,6 +27,7 @@ from golfcli import console
 from golfcli.checkpoint import load_checkpoint, save_checkpoint
 from golfcli.config import GolfConfig, load_config
 from golfcli.config.train import SHIP_WEIGHTS
+from golfcli.distributed import pick_device
 from golfcli.errors import GolfError
 from golfcli.io import load_tensors, read_metadata
 from golfcli.train.averaging import exponential_average
@@ -142,7 +143,7 @@ def _candidates(run: RunDir) -> dict[str, Any]:
 
 
 def _compare(cfg: GolfConfig, candidates: dict[str, Any], probe: Probe) -> dict[str, float]:
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device("auto")
     return {name: probe_loss(cfg, c[0], probe, device) for name, c in candidates.items()}
 
 

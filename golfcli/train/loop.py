@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from golfcli import console
 from golfcli.checkpoint import save_checkpoint
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, replace_section
-from golfcli.config.train import LOADER_KINDS
 from golfcli.errors import GolfError
 from golfcli.io import save_tensors, write_text_atomic
 from golfcli.metric import BpbMeter, build_byte_tables
@@ -33,7 +32,7 @@ from golfcli.train.averaging import EMA, SWA
 from golfcli.train.background import BackgroundWriter
 from golfcli.train.muon import Muon
 from golfcli.train.phases import final_phase_weights
-from golfcli.train.qat import check_qat_mode, export_bits, qat_due
+from golfcli.train.qat import export_bits, qat_due
 from golfcli.train.run_dir import MetricsLog, RunDir
 from golfcli.train.schedule import Schedule, muon_momentum
 from golfcli.train.state import (
@@ -42,20 +41,11 @@ from golfcli.train.state import (
 
 
 def _use_compile(option: bool | str, device: torch.device) -> bool:
-    if option == "auto":
-        return device.type == "cuda"
-    if isinstance(option, bool):
-        return option
-    raise GolfError(f"train.compile must be true, false or \"auto\", got {option!r}")
+    return device.type == "cuda" if option == "auto" else bool(option)  # TrainConfig.validate checked it
 
 
 def _check_config(cfg: GolfConfig, world_size: int) -> None:
-    tc = cfg.train
-    check_qat_mode(tc)
-    if tc.loader not in LOADER_KINDS:
-        raise GolfError(f"train.loader must be one of {', '.join(LOADER_KINDS)}, got {tc.loader!r}")
-    if tc.seq_len <= 0 or tc.grad_accum <= 0 or tc.iterations <= 0:
-        raise GolfError("train.seq_len, train.grad_accum and train.iterations must be positive")
+    tc = cfg.train.validate()
     per_micro = tc.batch_tokens // (world_size * tc.grad_accum)
     if per_micro < tc.seq_len or per_micro % tc.seq_len:
         raise GolfError(
@@ -316,7 +306,7 @@ class Trainer:
         meter = BpbMeter()
         nll_sum, n_bytes = sums.tolist()
         meter.add_sums(nll_sum, tokens, int(n_bytes))
-        meter.all_reduce()
+        meter.all_reduce(self.dist)
         return {"val_loss": meter.val_loss, "val_bpb": meter.bpb, "val_tokens": meter.tokens, "val_bytes": meter.bytes}
 
     def _val_rows(self) -> int:

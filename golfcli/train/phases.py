@@ -12,11 +12,9 @@ def final_phase_weights(cfg: GolfConfig, weights: dict[str, torch.Tensor], phase
 
     Weights already at the final phase come back unchanged (as CPU copies).
     """
-    from golfcli.model import GPT
+    from golfcli.model import build_model
 
-    m = GPT(cfg.model)
-    m.set_phase(phase, copy_untied=False)
-    m.load_state_dict({k: v.cpu() for k, v in weights.items()})
+    m = build_model(cfg.model, {k: v.cpu() for k, v in weights.items()}, "cpu", phase)
     m.set_phase(m.final_phase, copy_untied=True)
     return {k: v.detach().clone() for k, v in m.state_dict().items()}
 

@@ -63,12 +63,9 @@ def _held_out(state: dict[str, Any] | None, last_index: int, start: int) -> bool
 @torch.no_grad()
 def probe_loss(cfg: GolfConfig, weights: dict[str, torch.Tensor], probe: Probe, device: torch.device) -> float:
     """Mean cross-entropy (nats per token) of full-depth `weights` on the probe, in float32."""
-    from golfcli.model import GPT
+    from golfcli.model import build_model
 
-    model = GPT(cfg.model)
-    model.set_phase(model.final_phase, copy_untied=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()}, strict=True)
-    model.to(device).eval()
+    model = build_model(cfg.model, weights, device)
     total = 0.0
     for i in range(0, probe.x.shape[0], PROBE_BATCH):
         x, y = probe.x[i:i + PROBE_BATCH].to(device), probe.y[i:i + PROBE_BATCH].to(device)

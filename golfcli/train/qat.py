@@ -12,20 +12,13 @@ from typing import Callable
 
 from golfcli.bitwidths import bits_for, parse_rules
 from golfcli.config import QuantConfig
-from golfcli.config.train import QAT_MODES, TrainConfig
-from golfcli.errors import GolfError
+from golfcli.config.train import TrainConfig
 
 
 def export_bits(qc: QuantConfig) -> Callable[[str], int]:
     """name → bit width of the tensor's export grid, from the [quant] role widths and rules."""
     rules = parse_rules(qc.rules)
     return lambda name: bits_for(name, qc, rules)[0]
-
-
-def check_qat_mode(tc: TrainConfig) -> None:
-    """Refuse an unknown train.qat_mode before training starts."""
-    if tc.qat_mode not in QAT_MODES:
-        raise GolfError(f"train.qat_mode must be one of {', '.join(QAT_MODES)}, got {tc.qat_mode!r}")
 
 
 def qat_due(tc: TrainConfig, step: int, lr_scale: float) -> bool:
