@@ -18,7 +18,7 @@ from golfcli.errors import GolfError
 BAD = [
     ('data.tokenizer=""', "data.tokenizer must not be empty"),
     ("model.model_dim=100", "model.model_dim must be a multiple of model.num_heads (8), got 100"),
-    ('train.loader="shuffled"', "train.loader must be one of sequential, coprime, got 'shuffled'"),
+    ('train.loader="random"', "train.loader must be one of sequential, coprime, shuffled, got 'random'"),
     ("train.grad_accum=0", "train.grad_accum must be at least 1, got 0"),
     ('train.compile="yes"', 'train.compile must be true, false or "auto", got \'yes\''),
     ("calib.seq_len=1", "calib.seq_len must be at least 2, got 1"),
