@@ -22,6 +22,7 @@ import brotli
 from golfcli.artifact.bundle import bundle_modules, hook_stub
 from golfcli.artifact.size import code_files_for_loading
 from golfcli.export.plan import ExportPlan
+from golfcli.export.rename import shorten
 from golfcli.export.shrink import shrink
 
 ROOTS = ("golfcli.export.runtime",)
@@ -49,7 +50,8 @@ def _uses_zstd(plan: ExportPlan) -> bool:
 
 def script_modules(plan: ExportPlan) -> dict[str, list[Any]]:
     """{module: [is_package, minified source]} of what the plan's run imports."""
-    return shrink(bundle_modules(code_files_for_loading(ROOTS)), plan, entry=("main",))
+    kept = shrink(bundle_modules(code_files_for_loading(ROOTS)), plan, entry=("golfcli.export.runtime:main",), roots=ROOTS)
+    return shorten(kept)
 
 
 def pack_payload(modules: dict[str, list[Any]], plan: ExportPlan) -> bytes:

@@ -1,0 +1,171 @@
+"""Shorter local names for an exported script's modules: the same program in fewer bytes.
+
+Inside each function, the names only that function binds (its locals, and parameters no caller
+can name) become one- or two-letter names, in order of first appearance, so the same golf
+source always gives the same text. A parameter keeps its name when any bundled call passes a
+keyword of that name, when the name appears as a string (a `**table` call could pass it) or as
+a dataclass field. A function keeps all its names when it declares `global`/`nonlocal` or uses
+a `match`; a name a nested function, lambda or class binds stays in both scopes. Indentation
+then drops to one space per level, kept only where the parsed program is unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+from itertools import count, product
+from string import ascii_letters
+from typing import Any, Iterator
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_NESTED = (*_SCOPES, ast.ClassDef)
+
+
+def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """`modules` ({name: [is_package, source]}) with local names shortened and one-space indents."""
+    trees = {name: ast.parse(src) for name, (_, src) in modules.items()}
+    fixed = _nameable(trees.values())
+    out = {}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, _SCOPES):
+                _rename_scope(node, fixed)
+        out[name] = [modules[name][0], reindent(ast.unparse(tree) + "\n")]
+    return out
+
+
+def reindent(source: str) -> str:
+    """`source` (ast.unparse output) with one space per indentation level, when that parses the same."""
+    short = re.sub(r"(?m)^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), source)
+    try:
+        same = ast.dump(ast.parse(short)) == ast.dump(ast.parse(source))
+    except SyntaxError:
+        same = False
+    return short if same else source
+
+
+def _nameable(trees: Any) -> set[str]:
+    """Names a caller could bind a parameter by: call keywords, strings, dataclass fields."""
+    out: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg:
+                out.add(node.arg)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                out.add(node.value)
+            elif isinstance(node, ast.ClassDef):
+                out.update(s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name))
+    return out
+
+
+def _rename_scope(fn: ast.AST, fixed: set[str]) -> None:
+    body = [fn.body] if isinstance(fn, ast.Lambda) else fn.body
+    if any(isinstance(n, (ast.Global, ast.Nonlocal, ast.Match)) for b in _as_list(body) for n in ast.walk(b)):
+        return
+    own, nested = _own_bindings(fn), _nested_bindings(fn)
+    args = fn.args
+    free_args = {a.arg for a in (*args.posonlyargs, args.vararg, args.kwarg) if a is not None}
+    named_args = {a.arg for a in (*args.args, *args.kwonlyargs)} - fixed
+    candidates = [n for n in own if n not in nested and (n in free_args or n in named_args or n not in _arg_names(fn))]
+    if not candidates:
+        return
+    taken = _identifiers(fn)
+    fresh = (n for n in _short_names() if n not in taken)
+    mapping = {old: next(fresh) for old in candidates}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and node.id in mapping:
+            node.id = mapping[node.id]
+        elif isinstance(node, ast.arg) and node.arg in mapping and _arg_owner(fn, node):
+            node.arg = mapping[node.arg]
+
+
+def _as_list(body: Any) -> list[ast.AST]:
+    return body[0] if isinstance(body[0], list) else body
+
+
+def _arg_names(fn: ast.AST) -> set[str]:
+    args = fn.args
+    return {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a is not None}
+
+
+def _arg_owner(fn: ast.AST, arg: ast.arg) -> bool:
+    """True when `arg` is a parameter of `fn` itself (not of a nested function)."""
+    args = fn.args
+    return any(arg is a for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg))
+
+
+def _walk_own(fn: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of `fn`'s own scope (comprehensions included), not of nested functions or classes."""
+    todo = list(ast.iter_child_nodes(fn))
+    while todo:
+        node = todo.pop(0)
+        yield node
+        if not isinstance(node, _NESTED):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _own_bindings(fn: ast.AST) -> list[str]:
+    """Parameters, then stored names of `fn`'s own scope, in order of first appearance; names bound
+    any other way (imports, `except ... as`, nested defs) are left out."""
+    out = list(dict.fromkeys(a for a in _ordered_args(fn)))
+    others = set()
+    for node in _walk_own(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and node.id not in out:
+            out.append(node.id)
+        elif isinstance(node, ast.alias):
+            others.add(node.asname or node.name.partition(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            others.add(node.name)
+        elif isinstance(node, _NESTED) and not isinstance(node, ast.Lambda):
+            others.add(node.name)
+    return [n for n in out if n not in others]
+
+
+def _ordered_args(fn: ast.AST) -> list[str]:
+    args = fn.args
+    return [a.arg for a in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg) if a is not None]
+
+
+def _nested_bindings(fn: ast.AST) -> set[str]:
+    """Every name a function, lambda or class nested in `fn` binds (parameters, stores, defs)."""
+    out: set[str] = set()
+    for node in _walk_own(fn):
+        if isinstance(node, _NESTED):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.arg):
+                    out.add(inner.arg)
+                elif isinstance(inner, ast.Name) and isinstance(inner.ctx, (ast.Store, ast.Del)):
+                    out.add(inner.id)
+                elif isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    out.add(inner.name)
+                elif isinstance(inner, ast.alias):
+                    out.add(inner.asname or inner.name.partition(".")[0])
+                elif isinstance(inner, ast.ExceptHandler) and inner.name:
+                    out.add(inner.name)
+    return out
+
+
+def _identifiers(fn: ast.AST) -> set[str]:
+    """Every name `fn` (with what it nests) mentions or binds: a fresh name must be none of them."""
+    out: set[str] = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.alias):
+            out.add(node.asname or node.name.partition(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+    return out
+
+
+def _short_names() -> Iterator[str]:
+    for size in count(1):
+        for letters in product(ascii_letters, repeat=size):
+            name = "".join(letters)
+            if not keyword.iskeyword(name) and not keyword.issoftkeyword(name):
+                yield name
