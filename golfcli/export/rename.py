@@ -31,6 +31,11 @@ def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for node in ast.walk(tree):
             if isinstance(node, _SCOPES):
                 _rename_scope(node, fixed)
+        _LocalAnnotations().visit(tree)
+    outside = {name: _mentions(trees, name) for name in trees}
+    for name, tree in trees.items():
+        _rename_privates(tree, outside[name])
+        _drop_future(tree)
         out[name] = [modules[name][0], reindent(ast.unparse(tree) + "\n")]
     return out
 
@@ -43,6 +48,103 @@ def reindent(source: str) -> str:
     except SyntaxError:
         same = False
     return short if same else source
+
+
+class _LocalAnnotations(ast.NodeTransformer):
+    """`x: T = v` inside a function becomes `x = v` (the same binding; the annotation is never
+    stored, and under `from __future__ import annotations` never evaluated)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def _scope(self, node: ast.AST, depth: int) -> ast.AST:
+        outer, self.depth = self.depth, depth
+        self.generic_visit(node)
+        self.depth = outer
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._scope(node, self.depth + 1)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return self._scope(node, 0)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if self.depth and node.value is not None:
+            return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+        return node
+
+
+def _has_annotations(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) or getattr(node, "returns", None) is not None:
+            return True
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            return True
+    return False
+
+
+def _drop_future(tree: ast.Module) -> None:
+    """Remove `from __future__ import annotations` from a module left without annotations."""
+    if not _has_annotations(tree):
+        tree.body = [n for n in tree.body if not (isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                                                  and [a.name for a in n.names] == ["annotations"])] or [ast.Pass()]
+
+
+def _mentions(trees: dict[str, ast.Module], module: str) -> set[str]:
+    """Every identifier and string of the modules other than `module` (what they could reach it by)."""
+    out: set[str] = set()
+    for name, tree in trees.items():
+        if name != module:
+            out |= _identifiers(tree)
+            out.update(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute))
+            out.update(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return out
+
+
+def _rename_privates(tree: ast.Module, outside: set[str]) -> None:
+    """Give the module's private top-level functions and `_NAME = literal` constants short names
+    no module mentions, when no other module mentions them and this one holds them in no string."""
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    privates = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            privates.append(node.name)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            privates.append(node.targets[0].id)
+    bound_inside = _bound_below_top(tree)
+    privates = [n for n in dict.fromkeys(privates) if n.startswith("_") and not n.startswith("__")
+                and n not in outside and n not in strings and n not in attrs and n not in bound_inside]
+    taken = _identifiers(tree) | outside | attrs
+    fresh = (n for n in _short_names() if n not in taken)
+    mapping = {old: next(fresh) for old in privates}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in mapping:
+            node.id = mapping[node.id]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in mapping and node in tree.body:
+            node.name = mapping[node.name]
+
+
+def _bound_below_top(tree: ast.Module) -> set[str]:
+    """Names bound other than by a top-level statement's Name: parameters, imports, handlers,
+    nested defs and classes, and every name a `global` or `nonlocal` declares."""
+    top = set(map(id, tree.body))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.alias):
+            out.add(node.asname or node.name.partition(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            out.update(node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) not in top:
+            out.add(node.name)
+    return out
 
 
 def _nameable(trees: Any) -> set[str]:
