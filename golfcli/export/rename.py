@@ -36,7 +36,8 @@ def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
     for name, tree in trees.items():
         _rename_privates(tree, outside[name])
         _drop_future(tree)
-        out[name] = [modules[name][0], reindent(ast.unparse(tree) + "\n")]
+        _merge_imports(tree)
+        out[name] = [modules[name][0], ast.unparse(tree) + "\n"]
     return out
 
 
@@ -75,6 +76,22 @@ class _LocalAnnotations(ast.NodeTransformer):
         if self.depth and node.value is not None:
             return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
         return node
+
+
+def _merge_imports(tree: ast.Module) -> None:
+    """Consecutive `import a` / `import b` statements become one `import a,b` (run in the same order)."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if not isinstance(body, list) or not body or not isinstance(body[0], ast.stmt):
+                continue
+            merged: list[ast.stmt] = []
+            for stmt in body:
+                if isinstance(stmt, ast.Import) and merged and isinstance(merged[-1], ast.Import):
+                    merged[-1].names.extend(stmt.names)
+                else:
+                    merged.append(stmt)
+            setattr(node, field, merged)
 
 
 def _has_annotations(tree: ast.Module) -> bool:

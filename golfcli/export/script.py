@@ -16,12 +16,14 @@ from typing import Any
 
 from golfcli import __version__
 import json
+import re
 
 import brotli
 
 from golfcli.artifact.bundle import bundle_modules, hook_stub
 from golfcli.artifact.size import code_files_for_loading
 from golfcli.export.plan import ExportPlan
+from golfcli.export.compact import compact
 from golfcli.export.rename import shorten
 from golfcli.export.shrink import shrink
 
@@ -29,14 +31,16 @@ ROOTS = ("golfcli.export.runtime",)
 REQUIREMENTS = ("torch", "numpy", "sentencepiece", "brotli")
 BLOCKED = ("click", "rich", "safetensors", "zstandard")
 ENTRY = "if __name__=='__main__':\n from golfcli.export.runtime import main;sys.exit(main(__file__,P))\n"
-# Bytes a latin-1 string literal cannot hold as themselves.
-_ESCAPES = {0x00: b"\\x00", 0x0A: b"\\n", 0x0D: b"\\r", 0x27: b"\\'", 0x5C: b"\\\\"}
+# Bytes a triple-quoted latin-1 string literal cannot hold as themselves (a quote is escaped
+# only before another quote or at the end, where it could close the literal).
+_ESCAPES = {0x00: b"\\x00", 0x0D: b"\\r", 0x5C: b"\\\\"}
 _TABLE = [_ESCAPES.get(i, bytes([i])) for i in range(256)]
 
 
 def latin1_literal(data: bytes) -> bytes:
     """A Python string literal (in a latin-1 source file) whose `.encode('latin-1')` is `data`."""
-    return b"'" + b"".join(_TABLE[b] for b in data) + b"'"
+    body = b"".join(_TABLE[b] for b in data)
+    return b"'''" + re.sub(rb"'(?='|$)", rb"\\'", body) + b"'''"
 
 
 def requirements(plan: ExportPlan) -> list[str]:
@@ -51,7 +55,7 @@ def _uses_zstd(plan: ExportPlan) -> bool:
 def script_modules(plan: ExportPlan) -> dict[str, list[Any]]:
     """{module: [is_package, minified source]} of what the plan's run imports."""
     kept = shrink(bundle_modules(code_files_for_loading(ROOTS)), plan, entry=("golfcli.export.runtime:main",), roots=ROOTS)
-    return shorten(kept)
+    return {name: [pkg, compact(src)] for name, (pkg, src) in shorten(kept).items()}
 
 
 def pack_payload(modules: dict[str, list[Any]], plan: ExportPlan) -> bytes:
