@@ -5,15 +5,15 @@ can name) become one- or two-letter names, in order of first appearance, so the 
 source always gives the same text. A parameter keeps its name when any bundled call passes a
 keyword of that name, when the name appears as a string (a `**table` call could pass it) or as
 a dataclass field. A function keeps all its names when it declares `global`/`nonlocal` or uses
-a `match`; a name a nested function, lambda or class binds stays in both scopes. Indentation
-then drops to one space per level, kept only where the parsed program is unchanged.
+a `match`; a name a nested function, lambda or class binds stays in both scopes. Private top-level functions and
+constants no other module mentions get short names too; function-local annotations, then-idle
+`from __future__ import annotations` lines and runs of `import` statements are folded.
 """
 
 from __future__ import annotations
 
 import ast
 import keyword
-import re
 from itertools import count, product
 from string import ascii_letters
 from typing import Any, Iterator
@@ -23,7 +23,7 @@ _NESTED = (*_SCOPES, ast.ClassDef)
 
 
 def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """`modules` ({name: [is_package, source]}) with local names shortened and one-space indents."""
+    """`modules` ({name: [is_package, source]}) with local and private names shortened."""
     trees = {name: ast.parse(src) for name, (_, src) in modules.items()}
     fixed = _nameable(trees.values())
     out = {}
@@ -39,16 +39,6 @@ def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
         _merge_imports(tree)
         out[name] = [modules[name][0], ast.unparse(tree) + "\n"]
     return out
-
-
-def reindent(source: str) -> str:
-    """`source` (ast.unparse output) with one space per indentation level, when that parses the same."""
-    short = re.sub(r"(?m)^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), source)
-    try:
-        same = ast.dump(ast.parse(short)) == ast.dump(ast.parse(source))
-    except SyntaxError:
-        same = False
-    return short if same else source
 
 
 class _LocalAnnotations(ast.NodeTransformer):

@@ -1,11 +1,13 @@
 """The exported train_gpt.py: the golf modules one run needs, compressed into one self-extracting file.
 
 It reuses `golf bundle`'s machinery (minified modules, the import hook) on the import graph of
-`golfcli.export.runtime`, less what the frozen plan never runs (`shrink.py`). Every byte of the
+`golfcli.export.runtime`, less what the frozen plan never runs (`shrink.py`), with short local
+names (`rename.py`) and minimal spacing (`compact.py`). Every byte of the
 file counts against the cap, so the payload is denser than a bundle's: the plan (resolved config
 + evaluation) and the module sources joined by NUL / SOH separators rather than JSON (no escaped
 quotes and newlines), compressed with brotli (quality 11, which beats xz on this text by 4%), and
-stored as one latin-1 string literal, about 1.02 bytes per compressed byte where base85 spends 1.25.
+stored as one triple-quoted latin-1 string literal, about 1.01 bytes per compressed byte where base85
+spends 1.25.
 Before anything else the script makes the libraries it must not use unimportable, so the run
 needs exactly its requirements.txt.
 """
