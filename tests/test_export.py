@@ -29,6 +29,8 @@ from golfcli.export.folder import plan_for
 from golfcli.export.records import parse_log
 from golfcli.export.runtime import apply_env
 from golfcli.export.script import build_script, latin1_literal, script_modules
+from golfcli.export.compact import compact
+from golfcli.export.rename import shorten
 from golfcli.export.shrink import shrink
 from golfcli.export.stats import one_sided_p, t_sf
 
@@ -288,7 +290,7 @@ def test_shrink_drops_unnamed_definitions_and_unrun_modules():
 
 
 def test_latin1_literal_holds_every_byte():
-    data = bytes(range(256)) * 3 + b"\\'\n\r\x00'"
+    data = bytes(range(256)) * 3 + b"\\'\n\r\x00''''x''\n'"
     source = b"# -*- coding: latin-1 -*-\nB=" + latin1_literal(data) + b"\n"
     space: dict = {}
     exec(compile(source, "<latin-1>", "exec"), space)
@@ -350,3 +352,69 @@ def test_tensorfile_reads_what_safetensors_writes():
     back = load(save(tensors))
     assert set(back) == set(tensors)
     assert all(torch.equal(back[k], tensors[k]) and back[k].dtype == tensors[k].dtype for k in tensors)
+
+
+SHORTEN_SAMPLE = """
+import math
+import os
+_SCALE = 3
+def _helper(values, *, key):
+    total = 0
+    for value in values:
+        total += value * _SCALE
+    return total + key
+def api(config, count=2, *extra):
+    doubled = [item * 2 for item in range(count)]
+    def inner(step):
+        return step + len(doubled)
+    try:
+        found = inner(config)
+    except ValueError as exc:
+        found = -1
+    return (_helper(doubled, key=found), extra, math.floor(1.5), os.sep)
+"""
+
+
+def test_shorten_and_compact_keep_what_the_code_computes():
+    out = shorten({"golfcli.m": [False, SHORTEN_SAMPLE], "golfcli.n": [False, "from golfcli.m import api\n"]})
+    text = compact(out["golfcli.m"][1])
+    assert len(text) < len(SHORTEN_SAMPLE) * 0.7 and "_helper" not in text and "doubled" not in text
+    assert "key=" in text and "config" not in text and "import math,os\n" in text and "\n  " not in text
+    before, after = {}, {}
+    exec(SHORTEN_SAMPLE, before)
+    exec(text, after)
+    for args in ((5,), (7, 4, "x"), (0, 0)):
+        assert after["api"](*args) == before["api"](*args)
+
+
+def test_shorten_keeps_parameters_a_caller_names():
+    caller = "from golfcli.m import api\ndef go():\n    return api(config=3, count=5)\n"
+    out = shorten({"golfcli.m": [False, SHORTEN_SAMPLE], "golfcli.n": [False, caller]})
+    text = compact(out["golfcli.m"][1])
+    assert "def api(config,count=2," in text
+    space: dict = {}
+    exec(SHORTEN_SAMPLE, space)
+    expected = space["api"](config=3, count=5)
+    exec(text, space)
+    assert space["api"](config=3, count=5) == expected
+
+
+def test_compact_spacing_and_one_line_bodies():
+    assert compact("x = 1 .real\n") == "x=1 .real\n"
+    assert compact("a = b if c else r'x'\n") == "a=b if c else r'x'\n"
+    assert compact("if x:\n    y = 1\nelse:\n    if z:\n        y = 2\n") == "if x:y=1\nelse:\n if z:y=2\n"
+    assert compact("f(* a)\n") == "f(*a)\n"
+
+
+def test_shrink_drops_unused_imports_and_the_modules_only_they_reached():
+    modules = {
+        "golfcli.r": [False, "from golfcli.s import used, unused\ndef main():\n    return used()\n"],
+        "golfcli.s": [False, "from golfcli.t import T\nLIMIT = 3\ndef used():\n    return 1\n"
+                             "def unused():\n    return T\n"],
+        "golfcli.t": [False, "T = 1\n"],
+        "golfcli.u": [False, "def main():\n    return 2\n"],
+    }
+    out = shrink(modules, plan_for(load_config("tiny")), entry=("golfcli.r:main",), roots=("golfcli.r",))
+    assert set(out) == {"golfcli.r", "golfcli.s"}
+    assert out["golfcli.r"][1].startswith("from golfcli.s import used\n")
+    assert out["golfcli.s"][1] == "def used():\n    return 1\n"
