@@ -418,3 +418,13 @@ def test_shrink_drops_unused_imports_and_the_modules_only_they_reached():
     assert set(out) == {"golfcli.r", "golfcli.s"}
     assert out["golfcli.r"][1].startswith("from golfcli.s import used\n")
     assert out["golfcli.s"][1] == "def used():\n    return 1\n"
+
+
+def test_shrink_drops_command_line_help_of_config_fields():
+    from golfcli.config.base import field_help
+    from golfcli.config.quant import QuantConfig
+
+    text = field_help(QuantConfig, "attn_bits")
+    assert text  # the command line has it
+    quant = script_modules(plan_for(load_config("record-1204")))["golfcli.config.quant"][1]
+    assert text not in quant and "attn_bits" in quant  # the field stays, its help goes

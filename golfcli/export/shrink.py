@@ -8,7 +8,9 @@ Safe cuts on the minified modules, repeated until nothing more goes:
 - top-level functions, classes and literal constants no bundled module names anywhere (as a
   name, an attribute, an imported name or a string): what is unnamed cannot run;
 - `from M import N` where the importing module never uses N and nothing imports N from it;
-- modules no remaining import (or module-name string, for `import_module`) reaches from the roots.
+- modules no remaining import (or module-name string, for `import_module`) reaches from the roots;
+- the help text and metavars of config fields (`setting(..., help=..., metavar=...)`): only the
+  command line shows them, and the script builds no command line.
 """
 
 from __future__ import annotations
@@ -39,9 +41,19 @@ def shrink(modules: dict[str, list[Any]], plan: ExportPlan, entry: tuple[str, ..
     trees = {name: ast.parse(src) for name, (_, src) in modules.items() if name not in drop}
     for tree in trees.values():
         tree.body = [node for node in tree.body if not (_imports_any(node, drop) or _is_all(node))] or [ast.Pass()]
+        _blank_setting_help(tree)
     while _drop_unnamed(trees, entry) | _drop_unused_imports(trees) | _drop_unreached(trees, roots):
         pass
     return {name: [modules[name][0], ast.unparse(tree) + "\n"] for name, tree in trees.items()}
+
+
+def _blank_setting_help(tree: ast.Module) -> None:
+    """Drop the `help=` text and `metavar=` of every `setting(...)` call (command-line only)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setting":
+            for kw in node.keywords:
+                if kw.arg in ("help", "metavar"):
+                    kw.value = ast.Constant("" if kw.arg == "help" else None)
 
 
 def _is_all(node: ast.stmt) -> bool:
