@@ -1,4 +1,5 @@
-"""Shared fixtures: the built-in corpus (built once per session) and the real challenge sample.
+"""Shared fixtures: the built-in corpus and one tiny `golf run` (each built once per session), and
+the real challenge sample.
 
 Most tests train, quantize and score on the built-in corpus (`golf data builtin`), so they run on
 any checkout. Only tests where the real data itself matters (byte-identical shards, the metric's
