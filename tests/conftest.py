@@ -1,4 +1,5 @@
-"""Shared fixtures: the built-in corpus (built once per session) and the real challenge sample.
+"""Shared fixtures: the built-in corpus and one tiny `golf run` (each built once per session), and
+the real challenge sample.
 
 Most tests train, quantize and score on the built-in corpus (`golf data builtin`), so they run on
 any checkout. Only tests where the real data itself matters (byte-identical shards, the metric's
@@ -8,8 +9,11 @@ GOLF_SHARED_DATA to read it from elsewhere (a missing directory shows what skips
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +64,42 @@ def small_corpus(builtin_data: Corpus, tmp_path_factory) -> Corpus:
     val = read_shard(builtin_data.data_dir / "fineweb_val_000000.bin")
     write_shard(out / "fineweb_val_000000.bin", val[:SMALL_VAL_TOKENS])
     return Corpus(out, out / "tokenizer.model", {})
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """One finished `golf run --preset tiny --hedge`, shared by the session: read it, never write to it
+    (copy `out` with shutil.copytree to change it). `out` is `home / "tiny run"`, run from `home`, so
+    its logged commands name its files relative to `home` and need shell quoting."""
+
+    home: Path
+    out: Path
+    summary: dict
+    settings: tuple[str, ...]  # the --set items; the same items with --hedge reproduce the run
+
+    def argv(self, corpus: Corpus, out: str | Path, *extra: str) -> list[str]:
+        """The `golf run` command line of this run, writing to `out` (plus `extra` options)."""
+        sets = [arg for item in self.settings for arg in ("--set", item)]
+        return [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", str(out),
+                "--data", str(corpus.data_dir), "--tokenizer", str(corpus.tokenizer), *sets, "--hedge", *extra,
+                "--json"]
+
+
+# Chosen so every user can share the run: the export's settings (12 steps, coprime loader), a checkpoint
+# every 4 steps for the resume test, and a small hedge table.
+TINY_RUN_SETTINGS = ("train.iterations=12", "train.loader=coprime", "train.val_every=0", "train.checkpoint_every=4",
+                     "train.log_every=4", "calib.seqs=2", "calib.seq_len=64", "calib.batch=2",
+                     "eval.hedge_table_size=4096")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_corpus: Corpus, tmp_path_factory) -> TinyRun:
+    """`golf run --preset tiny --hedge` on the small corpus, once per session."""
+    home = tmp_path_factory.mktemp("tiny-run-home")
+    run = TinyRun(home, home / "tiny run", {}, TINY_RUN_SETTINGS)
+    proc = subprocess.run(run.argv(small_corpus, "tiny run"), capture_output=True, text=True, cwd=home)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return TinyRun(home, run.out, json.loads(proc.stdout), TINY_RUN_SETTINGS)
 
 
 @pytest.fixture(autouse=True)

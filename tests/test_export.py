@@ -1,6 +1,6 @@
 """`golf export`: a records folder whose single train_gpt.py reruns the chain, --update and --check.
 
-One tiny export (12 steps, a 16k-token validation subset of the built-in corpus) is shared by the
+One tiny export (12 steps, an 8k-token validation subset of the built-in corpus) is shared by the
 module: it runs once with plain python where golfcli, click, rich and zstandard cannot be imported,
 once under torchrun with two gloo ranks, once with another SEED and once more with the same seed,
 and its score is compared with `golf run` on the same config, seed and data.
@@ -37,7 +37,6 @@ from golfcli.export.stats import one_sided_p, t_sf
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 FAST = ("train.iterations=12", "train.loader=coprime", "train.val_every=0", "train.checkpoint_every=0", "calib.seqs=2", "calib.seq_len=64",
         "calib.batch=2")
-VAL_TOKENS = 16385
 # Imported first by every exported-script subprocess: golfcli, click, rich and zstandard cannot be imported.
 BLOCKER = textwrap.dedent("""
     import sys
@@ -51,31 +50,17 @@ EXACT = re.compile(r"^final_int\d+_(\w+?)_exact val_loss:([\d.]+) val_bpb:([\d.]
 
 
 @pytest.fixture(scope="module")
-def small_data(tmp_path_factory) -> tuple[Path, Path]:
-    """The built-in corpus with its validation split cut to VAL_TOKENS tokens (quick evaluations)."""
-    from golfcli.data.builtin import build_builtin
-    from golfcli.data.shards import read_shard, write_shard
-
-    full = Path(build_builtin(tmp_path_factory.mktemp("builtin"))["data_dir"])
-    small = tmp_path_factory.mktemp("small")
-    for path in full.iterdir():
-        if path.name.startswith("fineweb_val_"):
-            write_shard(small / path.name, read_shard(path)[:VAL_TOKENS])
-        else:
-            shutil.copy(path, small / path.name)
-    return small, small / "tokenizer.model"
+def small_data(small_corpus) -> tuple[Path, Path]:
+    """The built-in corpus with its validation split cut short (tests/conftest.py: quick evaluations)."""
+    return small_corpus.data_dir, small_corpus.tokenizer
 
 
 @pytest.fixture(scope="module")
-def golf_run(tmp_path_factory, small_data) -> dict:
-    """`golf run` on the tiny config of the export, for the scores the export must reproduce."""
-    data, tokenizer = small_data
-    sets = [arg for item in FAST for arg in ("--set", item)]
-    proc = subprocess.run([sys.executable, "-m", "golfcli", "run", "--preset", "tiny", *sets, "--data", str(data),
-                           "--tokenizer", str(tokenizer), "--out", str(tmp_path_factory.mktemp("run")), "--json"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+def golf_run(tiny_run) -> dict:
+    """`golf run` on the export's config (the session's tiny run: FAST plus checkpoints and --hedge, which
+    change no score), for the scores the export must reproduce."""
+    assert set(FAST) - set(tiny_run.settings) == {"train.checkpoint_every=0"}
+    return tiny_run.summary
 
 
 @pytest.fixture(scope="module")

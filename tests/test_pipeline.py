@@ -15,30 +15,21 @@ import pytest
 from golfcli.config import load_config
 from golfcli.pipeline import RunLayout, plan_stages, stage_key
 
-FAST = [
-    "--set", "train.iterations=12", "--set", "train.val_every=0", "--set", "train.checkpoint_every=0",
-    "--set", "calib.seqs=2", "--set", "calib.seq_len=64", "--set", "calib.batch=2",
-    "--set", "eval.hedge_table_size=4096",
-]
+RUN = "tiny run"  # the shared run's dir, relative to its home; the space needs shell quoting
 
 
-RUN = "tiny run"  # the run dir, relative to the working directory; the space needs shell quoting
-
-
-def golf_run(home: Path, corpus, *extra: str) -> dict:
-    """`golf run --out 'tiny run'` from `home`: the run's logged commands name its files relative to `home`."""
-    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", RUN, "--data", str(corpus.data_dir),
-           "--tokenizer", str(corpus.tokenizer), *FAST, *extra, "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=home)
+def golf_run(home: Path, run, corpus, *extra: str) -> dict:
+    """The shared run's `golf run` again, from `home` into `home / RUN` (plus `extra` options)."""
+    proc = subprocess.run(run.argv(corpus, RUN, *extra), capture_output=True, text=True, cwd=home)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, small_corpus):
-    """One `golf run --hedge`, shared by this module and never changed by a test (copy it to change it)."""
-    home = tmp_path_factory.mktemp("home")
-    return home / RUN, golf_run(home, small_corpus, "--hedge")
+def first_run(tiny_run):
+    """The session's `golf run --hedge` (tests/conftest.py), never changed by a test (copy it to change it)."""
+    assert tiny_run.out.name == RUN
+    return tiny_run.out, tiny_run.summary
 
 
 def test_summary_has_every_number(first_run):
@@ -80,13 +71,13 @@ def test_logged_commands_rerun_by_hand(first_run, tmp_path):
     assert (out / "commands.sh").read_text().count("golf ") == len(stages)
 
 
-def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, small_corpus, tmp_path):
+def test_rerun_skips_what_is_up_to_date_and_redoes_the_rest(first_run, tiny_run, small_corpus, tmp_path):
     out, summary = first_run
     shutil.copytree(out, tmp_path / RUN)  # the shared run stays as it was for the other tests
-    again = golf_run(tmp_path, small_corpus, "--hedge")
+    again = golf_run(tmp_path, tiny_run, small_corpus)
     assert set(again["skipped"]) == set(again["seconds"])
     assert again["bpb"] == summary["bpb"]
-    changed = golf_run(tmp_path, small_corpus, "--hedge", "--set", "quant.attn_bits=6")
+    changed = golf_run(tmp_path, tiny_run, small_corpus, "--set", "quant.attn_bits=6")
     assert set(changed["skipped"]) == {"train", "ema", "gptq-calibrate", "bundle", "eval-pre-quant"}
     assert changed["bpb"]["pre_quant"] == again["bpb"]["pre_quant"]
     assert (tmp_path / RUN / "artifact.bin").read_bytes() != (out / "artifact.bin").read_bytes()

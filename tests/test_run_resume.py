@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,34 +17,14 @@ from golfcli.checkpoint import load_checkpoint
 from golfcli.io import save_tensors
 from golfcli.pipeline import RunLayout, Stage, execute
 
-FAST = [
-    "--set", "train.iterations=16", "--set", "train.val_every=0", "--set", "train.checkpoint_every=4",
-    "--set", "train.log_every=4", "--set", "calib.seqs=2", "--set", "calib.seq_len=64", "--set", "calib.batch=2",
-]
-
-
-@pytest.fixture(scope="module")
-def builtin(tmp_path_factory) -> tuple[Path, Path]:
-    from golfcli.data.builtin import build_builtin
-
-    summary = build_builtin(tmp_path_factory.mktemp("builtin"))
-    return Path(summary["data_dir"]), Path(summary["tokenizer"])
-
-
-def _run_cmd(out: Path, data: Path, tokenizer: Path) -> list[str]:
-    return [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", str(out), "--data", str(data),
-            "--tokenizer", str(tokenizer), *FAST, "--json"]
-
-
 def _tensors(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)[0]
 
 
-def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(builtin, tmp_path):
-    data, tokenizer = builtin
+def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(tiny_run, small_corpus, tmp_path):
     out = tmp_path / "run"
-    first = subprocess.Popen(_run_cmd(out, data, tokenizer), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    cmd = tiny_run.argv(small_corpus, out)  # the shared run's command: it checkpoints every 4 of 12 steps
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while not list((out / "train" / "checkpoints").glob("step_*.safetensors")) and first.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint appeared"
@@ -54,24 +33,22 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(builtin, tmp_pa
         os.killpg(first.pid, signal.SIGKILL)  # golf run and the stage it is running, wherever they are
     first.wait()
 
-    again = subprocess.run(_run_cmd(out, data, tokenizer), capture_output=True, text=True)
+    again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     summary = json.loads(again.stdout)
-    assert summary["steps"] == 16
+    assert summary["steps"] == 12
     assert summary["resumed_from_step"] is not None or "train" in summary["skipped"]
     assert not list(tmp_path.glob("run/train.old-*"))  # same settings: nothing was set aside
     weights = summary["weights"]
     assert weights["used"] in ("final", "ema") and "training probe" in weights["reason"]
     assert weights["probe"]["shard"].startswith("fineweb_train_")
 
-    ref = tmp_path / "ref"
-    subprocess.run([sys.executable, "-m", "golfcli", "train", "--config", str(out / "config.toml"), "--data",
-                    str(data), "--tokenizer", str(tokenizer), "--out", str(ref), "--json"],
-                   check=True, capture_output=True)
+    ref = tiny_run.out / "train"  # the same command, never interrupted
     for name in ("final.safetensors", "ema.safetensors"):
         got, want = _tensors(out / "train" / name), _tensors(ref / name)
         assert got.keys() == want.keys()
         assert all(torch.equal(got[k], want[k]) for k in want), name
+    assert summary["bpb"] == tiny_run.summary["bpb"]
 
 
 def _checkpoint(path: Path, value: float = 1.0) -> None:

@@ -37,12 +37,9 @@ def golf_run(out: Path, data: Path, tokenizer: Path, *extra: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def rerun(tmp_path_factory):
+def rerun(tmp_path_factory, small_corpus):
     """A run trained with the STALE settings, then rerun in the same dir without them."""
-    from golfcli.data.builtin import build_builtin
-
-    built = build_builtin(tmp_path_factory.mktemp("builtin"))
-    data, tok = Path(built["data_dir"]), Path(built["tokenizer"])
+    data, tok = small_corpus.data_dir, small_corpus.tokenizer
     out = tmp_path_factory.mktemp("run")
     first = golf_run(out, data, tok, *STALE)
     first_quant = load_quantized(str(out / "quantized.safetensors"))

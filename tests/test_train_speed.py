@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -60,8 +61,15 @@ def test_metrics_record_the_attention_kernel(cfg, tmp_path, monkeypatch):
 
 
 def test_sharded_muon_resume_on_two_ranks_is_exact(cfg, tmp_path):
+    cfg = replace_section(cfg, "train", checkpoint_every=2, keep_checkpoints=0)
     _two_ranks(cfg, tmp_path / "whole", 4)
-    _two_ranks(cfg, tmp_path / "split", 2)  # the checkpoint at step 2 holds every rank's Muon momentum
+    # the run as it stood after step 2: the checkpoint there holds every rank's Muon momentum
+    shutil.copytree(tmp_path / "whole", tmp_path / "split")
+    later = [p for p in (tmp_path / "split").rglob("*.safetensors")
+             if p.parent.name != "checkpoints" or p.name != "step_000002.safetensors"]
+    assert (tmp_path / "split" / "checkpoints" / "step_000002.safetensors").is_file() and later
+    for path in later:
+        path.unlink()
     _two_ranks(cfg, tmp_path / "split", 4, resume=True)
     a = load_checkpoint(tmp_path / "whole" / "final.safetensors")[0]
     b = load_checkpoint(tmp_path / "split" / "final.safetensors")[0]
