@@ -250,11 +250,17 @@ def test_environment_knobs_reach_the_config():
         apply_env(plan, {"SEED": "x"})
 
 
-def test_record_1204_export_fits_60k_and_strips_what_it_never_runs():
+@pytest.fixture(scope="module")
+def record_1204_export() -> tuple[bytes, dict, dict]:
+    """record-1204's exported script, its report and its modules (minifying takes tens of seconds)."""
+    plan = plan_for(load_config("record-1204"))
+    return (*build_script(plan), script_modules(plan))
+
+
+def test_record_1204_export_fits_60k_and_strips_what_it_never_runs(record_1204_export):
     cfg = load_config("record-1204")
-    script, report = build_script(plan_for(cfg))
+    script, report, modules = record_1204_export
     assert report["code_bytes"] == len(script) <= 60_000
-    modules = script_modules(plan_for(cfg))
     assert "golfcli.eval.hedge" not in modules and "golfcli.eval.ttt" not in modules
     assert "golfcli.cli" not in modules and "golfcli.pipeline" not in modules
     hedged = script_modules(plan_for(cfg, mode="hedge", ttt=True))
@@ -405,11 +411,11 @@ def test_shrink_drops_unused_imports_and_the_modules_only_they_reached():
     assert out["golfcli.s"][1] == "def used():\n    return 1\n"
 
 
-def test_shrink_drops_command_line_help_of_config_fields():
+def test_shrink_drops_command_line_help_of_config_fields(record_1204_export):
     from golfcli.config.base import field_help
     from golfcli.config.quant import QuantConfig
 
     text = field_help(QuantConfig, "attn_bits")
     assert text  # the command line has it
-    quant = script_modules(plan_for(load_config("record-1204")))["golfcli.config.quant"][1]
+    quant = record_1204_export[2]["golfcli.config.quant"][1]
     assert text not in quant and "attn_bits" in quant  # the field stays, its help goes
