@@ -27,7 +27,7 @@ import torch
 
 from golfcli.bench.eval import RECORD_WINDOWS_PER_S_PER_GPU
 from golfcli.bench.record import record
-from golfcli.bench.train import RECORD_RATES, _peak_flops, flops_per_token
+from golfcli.bench.train import RECORD_RATES, _peak_flops, flops_per_token, time_steps
 from golfcli.cli.options import emit, json_option
 from golfcli.config import EvalConfig, GolfConfig, load_config, replace_section
 from golfcli.errors import GolfError
@@ -61,17 +61,6 @@ def _attention_kernels(trainer) -> list[str]:
     return sorted(names, key=lambda n: (n.startswith("aten::"), n))
 
 
-def _time_steps(trainer, steps: int) -> float:
-    trainer.sync()
-    t0 = time.perf_counter()
-    for k in range(steps):
-        trainer.step(k, 1.0)
-        if trainer.ema is not None:
-            trainer.ema.update(trainer.current_weights())
-    trainer.sync()
-    return (time.perf_counter() - t0) / steps
-
-
 def bench_training(preset: str, small: bool, device: str, steps: int, warmup: int) -> list[dict[str, Any]]:
     """Rows of ms/step, tokens/s, MFU, phase switch, kernels and memory for every phase of `preset`."""
     from golfcli.data.shards import write_shard
@@ -101,7 +90,7 @@ def bench_training(preset: str, small: bool, device: str, steps: int, warmup: in
                 switch_s = time.perf_counter() - t0
                 for _ in range(warmup):
                     trainer.step(0, 1.0)
-                dt = _time_steps(trainer, steps)
+                dt = time_steps(trainer, steps)
                 tok_s = tc.batch_tokens / dt
                 fpt = flops_per_token(model, cfg, tc.seq_len)
                 peak = _peak_flops(dev)

@@ -35,6 +35,18 @@ def flops_per_token(model, cfg: GolfConfig, seq_len: int) -> float:
     return 6.0 * n + 12.0 * layers * cfg.model.model_dim * seq_len
 
 
+def time_steps(trainer, steps: int) -> float:
+    """Seconds per training step (optimizer and EMA update included, as the training loop runs them)."""
+    trainer.sync()
+    t0 = time.perf_counter()
+    for k in range(steps):
+        trainer.step(k, 1.0)
+        if trainer.ema is not None:
+            trainer.ema.update(trainer.current_weights())
+    trainer.sync()
+    return (time.perf_counter() - t0) / steps
+
+
 def _peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
@@ -69,14 +81,7 @@ def bench_preset(preset: str, steps: int, warmup: int, seq_len: int | None, batc
             model.set_phase(phase, copy_untied=True)
             for _ in range(warmup):
                 trainer.step(0, 1.0)
-            trainer.sync()
-            t0 = time.perf_counter()
-            for k in range(steps):
-                trainer.step(k, 1.0)
-                if trainer.ema is not None:
-                    trainer.ema.update(model.state_dict())
-            trainer.sync()
-            dt = (time.perf_counter() - t0) / steps
+            dt = time_steps(trainer, steps)
             tok_s = batch / dt
             fpt = flops_per_token(model, cfg, seq)
             peak = _peak_flops(dev)
