@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import torch
 from click.testing import CliRunner
 
 from golfcli.bench.quantize import compare_rules
-from golfcli.checkpoint import save_checkpoint
 from golfcli.cli import main
 from golfcli.config import load_config
-from golfcli.model import GPT
-from golfcli.quant.calibrate import calibrate
+from quant_helpers import random_checkpoint
 
 
 def _model(folder):
-    cfg = load_config("tiny")
-    torch.manual_seed(0)
-    model = GPT(cfg.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    ckpt = folder / "model.safetensors"
-    save_checkpoint(ckpt, model.state_dict(), cfg)
-    hessians = folder / "hessians.safetensors"
-    calibrate(ckpt, hessians, source="random", seqs=4, seq_len=32, batch=4, device="cpu")
-    return ckpt, hessians
+    return random_checkpoint(folder, load_config("tiny"))
 
 
 def test_planner_and_rule_meet_at_equal_bytes(tmp_path, builtin_data):

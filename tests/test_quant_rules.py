@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfcli.checkpoint import load_checkpoint, save_checkpoint
+from golfcli.checkpoint import load_checkpoint
 from golfcli.config import load_config
 from golfcli.errors import GolfError
-from golfcli.model import GPT
 from golfcli.qtensor import grid_max, load_quantized
-from golfcli.quant.calibrate import calibrate
 from golfcli.quant.hessians import load_hessians
 from golfcli.quant.quantize import quantize
 from golfcli.quant.ranking import ranked_widths
+from quant_helpers import random_checkpoint
 
 LOOPED = ["model.recurrence=\"segment\"", "model.loop_start=1", "model.loop_end=2", "model.num_loops=1"]
 
@@ -22,16 +21,7 @@ LOOPED = ["model.recurrence=\"segment\"", "model.loop_start=1", "model.loop_end=
 def looped_model(tmp_path_factory):
     """A random tiny GPT whose blocks 1–2 run twice, its checkpoint and Hessians from random tokens."""
     folder = tmp_path_factory.mktemp("quant_rules")
-    cfg = load_config("tiny", None, LOOPED)
-    torch.manual_seed(0)
-    model = GPT(cfg.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    ckpt = folder / "model.safetensors"
-    save_checkpoint(ckpt, model.state_dict(), cfg)
-    hessians = folder / "hessians.safetensors"
-    calibrate(ckpt, hessians, source="random", seqs=4, seq_len=32, batch=4, device="cpu")
+    ckpt, hessians = random_checkpoint(folder, load_config("tiny", None, LOOPED))
     return {"ckpt": ckpt, "hessians": hessians, "folder": folder}
 
 
