@@ -1,7 +1,7 @@
 """`golf run`: the whole chain in one run dir, through the same commands a user would type.
 
-Each stage is run as `python -m golfcli <verb> ... --json` on files under fixed names in the run
-dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
+Each stage is run as `golf <verb> ... --json` in a child process (golfcli/stage_process.py) on
+files under fixed names in the run dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
 hand. A stage is skipped when its outputs exist and the hash of its command, the config
 sections it reads and the bytes of its input files is the one recorded when it last ran; a stage
 downstream of a redone one reruns exactly when the files it reads changed. A stage's key is
@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from golfcli.artifact import source_digest
 from golfcli.config import GolfConfig, config_to_dict, config_to_toml, load_config, replace_section
 from golfcli.errors import GolfError
 from golfcli.io import check_output_dir, check_safetensors, sha256_file, write_text_atomic
+from golfcli.stage_process import start_stage
 
 STATE_FILE = "stages.json"
 
@@ -97,15 +97,12 @@ def _load_state(layout: RunLayout) -> dict[str, Any]:
 
 
 def _run_stage(stage: Stage, argv: list[str], show_progress: bool) -> dict[str, Any]:
-    """Run one stage as a subprocess; its stderr reaches ours live (a terminal's bars, or plain lines)."""
+    """Run one stage as a child process; its stderr reaches ours live (a terminal's bars, or plain lines)."""
     env = dict(os.environ)
     if show_progress:
         env["GOLF_PROGRESS"] = "1"
     tty = sys.stderr.isatty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "golfcli", *argv, "--json"], stdout=subprocess.PIPE,
-        stderr=None if tty and show_progress else subprocess.PIPE, text=True, env=env,
-    )
+    proc = start_stage([*argv, "--json"], env, capture_stderr=not (tty and show_progress))
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""))
     reader.start()  # read stdout beside stderr, so neither pipe can fill and stall the stage
@@ -124,7 +121,7 @@ def _run_stage(stage: Stage, argv: list[str], show_progress: bool) -> dict[str, 
     return result
 
 
-def _stream_stderr(proc: subprocess.Popen) -> list[str]:
+def _stream_stderr(proc: Any) -> list[str]:
     """Copy a stage's stderr to ours line by line as it comes; return its last lines."""
     tail: list[str] = []
     if proc.stderr is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "golfcli"
 STAGES = ("train", "quant", "artifact", "eval")
-COMPOSITION = ("cli", "pipeline", "bench", "loading", "scoring", "export", "__main__")
+COMPOSITION = ("cli", "pipeline", "stage_process", "bench", "loading", "scoring", "export", "__main__")
 
 
 def _top(module: str) -> str | None:
