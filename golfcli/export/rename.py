@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+from collections import Counter
 from itertools import count, product
 from string import ascii_letters
 from typing import Any, Iterator
@@ -32,7 +33,7 @@ def shorten(modules: dict[str, list[Any]]) -> dict[str, list[Any]]:
             if isinstance(node, _SCOPES):
                 _rename_scope(node, fixed)
         _LocalAnnotations().visit(tree)
-    outside = {name: _mentions(trees, name) for name in trees}
+    outside = _mentioned_elsewhere(trees)
     for name, tree in trees.items():
         _rename_privates(tree, outside[name])
         _drop_future(tree)
@@ -100,14 +101,21 @@ def _drop_future(tree: ast.Module) -> None:
                                                   and [a.name for a in n.names] == ["annotations"])] or [ast.Pass()]
 
 
-def _mentions(trees: dict[str, ast.Module], module: str) -> set[str]:
-    """Every identifier and string of the modules other than `module` (what they could reach it by)."""
-    out: set[str] = set()
-    for name, tree in trees.items():
-        if name != module:
-            out |= _identifiers(tree)
-            out.update(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute))
-            out.update(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+def _mentioned_elsewhere(trees: dict[str, ast.Module]) -> dict[str, set[str]]:
+    """{module: every identifier and string of the other modules} (what they could reach it by)."""
+    own = {name: _mentions(tree) for name, tree in trees.items()}
+    modules_naming = Counter(word for words in own.values() for word in words)
+    return {name: {w for w, n in modules_naming.items() if n > (w in words)} for name, words in own.items()}
+
+
+def _mentions(tree: ast.Module) -> set[str]:
+    """Every identifier, attribute name and string of one module."""
+    out = _identifiers(tree)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute):
+            out.add(n.attr)
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            out.add(n.value)
     return out
 
 
