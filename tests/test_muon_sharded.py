@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -16,12 +13,6 @@ from golfcli.train.muon import Muon, newton_schulz5, row_normalize
 # Shapes with counts that do not divide by 2 ranks, so banks are padded; one tall, one wide.
 SHAPES = [(8, 8)] * 3 + [(12, 4)] * 2 + [(4, 12)] * 1
 STEPS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _weights():
@@ -46,39 +37,49 @@ def _single_process(row_norm: bool, clip: float) -> list[torch.Tensor]:
     return [p.detach() for p in params]
 
 
-def _rank_main(rank: int, port: int, row_norm: bool, clip: float, comm: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        params = [torch.nn.Parameter(w.clone()) for w in _weights()]
-        opt = Muon(params, lr=0.05, momentum=0.9, weight_decay=0.1, rank=rank, world_size=2,
-                   row_normalize=row_norm, comm_dtype=getattr(torch, comm))
-        assert opt.sharded
-        for step in range(STEPS):
-            for p, g in zip(params, _local_grads(rank, step)):
-                p.grad = g
-            opt.reduce_gradients()
-            scale = clip_factor([], opt.local_grad_sq(), clip, DistInfo(rank, 2)) if clip else None
-            opt.step(grad_scale=scale)
-        opt.gather_state()
-        if rank == 0:
-            from safetensors.torch import save_file
+RUNS = [(False, 0.0, "float32"), (True, 0.5, "float32"), (False, 0.0, "bfloat16")]  # row_norm, clip, comm
 
-            tensors = {f"w{i}": p.detach().contiguous() for i, p in enumerate(params)}
-            tensors.update({f"m{i}": opt.state[p]["momentum_buffer"].contiguous() for i, p in enumerate(params)})
-            save_file(tensors, out)
+
+def _rank_main(rank: int, store: str, outs: list[str]) -> None:
+    """Every run of RUNS on this rank, in one gloo group (one launch pays the two torch imports once)."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        for (row_norm, clip, comm), out in zip(RUNS, outs):
+            _sharded_run(rank, row_norm, clip, comm, out)
     finally:
         dist.destroy_process_group()
 
 
-def _sharded(tmp_path, row_norm: bool, clip: float, comm: str = "float32") -> dict[str, torch.Tensor]:
+def _sharded_run(rank: int, row_norm: bool, clip: float, comm: str, out: str) -> None:
+    params = [torch.nn.Parameter(w.clone()) for w in _weights()]
+    opt = Muon(params, lr=0.05, momentum=0.9, weight_decay=0.1, rank=rank, world_size=2,
+               row_normalize=row_norm, comm_dtype=getattr(torch, comm))
+    assert opt.sharded
+    for step in range(STEPS):
+        for p, g in zip(params, _local_grads(rank, step)):
+            p.grad = g
+        opt.reduce_gradients()
+        scale = clip_factor([], opt.local_grad_sq(), clip, DistInfo(rank, 2)) if clip else None
+        opt.step(grad_scale=scale)
+    opt.gather_state()
+    if rank == 0:
+        from safetensors.torch import save_file
+
+        tensors = {f"w{i}": p.detach().contiguous() for i, p in enumerate(params)}
+        tensors.update({f"m{i}": opt.state[p]["momentum_buffer"].contiguous() for i, p in enumerate(params)})
+        save_file(tensors, out)
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> dict[tuple, dict[str, torch.Tensor]]:
+    """{(row_norm, clip, comm): rank 0's weights and momenta} from one launch of 2 gloo ranks."""
     from safetensors.torch import load_file
 
-    out = str(tmp_path / f"sharded-{row_norm}-{clip}-{comm}.safetensors")
-    mp.start_processes(_rank_main, args=(_free_port(), row_norm, clip, comm, out), nprocs=2, join=True,
-                       start_method="spawn")
-    return load_file(out)
+    folder = tmp_path_factory.mktemp("sharded-muon")
+    outs = [str(folder / f"run{i}.safetensors") for i in range(len(RUNS))]
+    mp.start_processes(_rank_main, args=(str(folder / "store"), outs), nprocs=2, join=True, start_method="spawn")
+    return {run: load_file(out) for run, out in zip(RUNS, outs)}
 
 
 def test_batched_newton_schulz_equals_per_matrix():
@@ -124,9 +125,9 @@ def test_row_normalize_is_muoneq_r():
 
 
 @pytest.mark.parametrize("row_norm,clip", [(False, 0.0), (True, 0.5)])
-def test_sharded_muon_on_two_gloo_ranks_equals_one_process(tmp_path, row_norm, clip):
+def test_sharded_muon_on_two_gloo_ranks_equals_one_process(sharded, row_norm, clip):
     expected = _single_process(row_norm, clip)
-    got = _sharded(tmp_path, row_norm, clip)
+    got = sharded[(row_norm, clip, "float32")]
     moved = max((e - w).abs().max().item() for e, w in zip(expected, _weights()))
     assert moved > 0.01
     for i, e in enumerate(expected):
@@ -135,9 +136,9 @@ def test_sharded_muon_on_two_gloo_ranks_equals_one_process(tmp_path, row_norm, c
     assert all(got[f"m{i}"].abs().sum() > 0 for i in range(len(SHAPES)))
 
 
-def test_sharded_muon_with_bf16_communication_is_close(tmp_path):
+def test_sharded_muon_with_bf16_communication_is_close(sharded):
     expected = _single_process(False, 0.0)
-    got = _sharded(tmp_path, False, 0.0, comm="bfloat16")
+    got = sharded[(False, 0.0, "bfloat16")]
     worst = max((got[f"w{i}"] - e).abs().max().item() for i, e in enumerate(expected))
     # bf16 gradients and updates (8 mantissa bits): lr·|update| ≈ 0.05·0.5, rounded at 2^-8 relative
     assert 0 < worst < 2e-3
