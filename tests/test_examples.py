@@ -2,7 +2,9 @@
 
 The scripts are run with bash exactly as a user would, shrunk only through their environment
 knobs (tiny preset, a few steps, small calibration, a few thousand validation tokens, one process
-instead of torchrun). Every script reads the session's built-in corpus (conftest `small_corpus`;
+instead of torchrun). `$GOLF` is a warm golf (tests/golf_server.py: each command forked from a
+process that imported torch once, as `golf run` starts its stages), which saves the ~2 s torch
+import of each of the scripts' ~45 golf commands. Every script reads the session's built-in corpus (conftest `small_corpus`;
 building it is `golf data builtin`, tested in test_data_builtin.py); the sweep and the hedge/TTT
 example reuse the checkpoint and artifact of `cpu_demo.sh`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +31,24 @@ SMALL = {  # knobs shared by every script
     "EVAL_TOKENS": str(EVAL_TOKENS), "WINDOW": str(WINDOW), "STRIDE": str(STRIDE),
 }
 HEDGE_SMALL = "--set eval.hedge_table_size=4096"  # the default trigram table is 256 MB
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_golf(tmp_path_factory):
+    """The module's golf server; `$GOLF` and `$LAUNCH` of every script are its client."""
+    server = Path(__file__).with_name("golf_server.py")
+    sock = tmp_path_factory.mktemp("golf-server") / "s"
+    proc = subprocess.Popen([sys.executable, str(server), str(sock)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "the golf server did not start"
+        golf = f"{sys.executable} {server} --client {sock}"
+        SMALL.update(GOLF=golf, LAUNCH=golf)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the server and any command still running in it
+        proc.wait()
+        SMALL.update(GOLF=GOLF, LAUNCH=GOLF)
 
 
 def run_example(name: str, **env: str) -> str:
