@@ -24,6 +24,8 @@ class EvalConfig:
     stride: int = setting(64, flag="--stride",
                           help="Sliding eval: new targets scored per window (the first window scores all).")
     batch_seqs: int = setting(32, flag="--batch-seqs", help="Windows per forward batch on each rank.")
+    grid_tail: bool = setting(False, help="Sliding eval: the last window starts on the stride grid and is shorter "
+                              "(record 1493), instead of a full window aligned to the stream's end.")
     truncate: bool = True  # like the challenge: keep ((N-1)//seq_len)*seq_len + 1 validation tokens
     compile: bool = True  # torch.compile the forward on CUDA (ignored on CPU)
     autocast: str = "bf16"  # "bf16" or "off": autocast of the forward on CUDA (CPU runs in float32)
