@@ -56,12 +56,12 @@ def _golf_cfg():
                                compile=False, **TTT)
 
 
-def _script_ttt(mod, h, ref, stream, tables) -> tuple[float, float]:
+def _script_ttt(mod, h, ref, stream, tables, batch: int) -> tuple[float, float]:
     val = types.SimpleNamespace(val_tokens=stream, base_bytes_lut=tables.base_bytes,
                                 has_leading_space_lut=tables.has_leading_space, is_boundary_token_lut=tables.is_boundary)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "CUDA is not available": its autocast is off on CPU
-        return mod.eval_val_ttt(h, torch.device("cpu"), val, ref)
+        return mod.eval_val_ttt(h, torch.device("cpu"), val, ref, batch_seqs=batch)
 
 
 def test_record_1493_presets_ttt_settings_are_the_scripts():
@@ -76,18 +76,19 @@ def test_record_1493_presets_ttt_settings_are_the_scripts():
         assert e.ttt_grad_clip == 1.0 and e.ttt_whole_seqs and e.ttt_batch_seqs == 32  # its fixed clip and batch
 
 
-@pytest.mark.parametrize("extra", [0, 31])  # 31: the stride grid stops 31 targets short of the end
-def test_ttt_bpb_equals_eval_val_ttt(monkeypatch, extra):
+# extra = 31: the stride grid stops 31 targets short of the end; batch 2: two SGD steps per epoch and chunk
+@pytest.mark.parametrize("extra,batch", [(0, 32), (31, 32), (31, 2)])
+def test_ttt_bpb_equals_eval_val_ttt(monkeypatch, extra, batch):
     mod, h, ref, golf = _pair()
     monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
     stream = tokens(VOCAB, 1, N_TOKENS + extra, seed=5).flatten()
     tables = byte_tables(VOCAB)
-    cfg = _golf_cfg()
+    cfg = dataclasses.replace(_golf_cfg(), ttt_batch_seqs=batch)
     assert cfg.grid_tail  # the preset's: the script's shorter last window
     plain = evaluate(copy.deepcopy(golf), stream, tables, "sliding", cfg)
     aligned = evaluate(copy.deepcopy(golf), stream, tables, "sliding", dataclasses.replace(cfg, grid_tail=False),
                        ttt=True)
-    ref_loss, ref_bpb = _script_ttt(mod, h, ref, stream, tables)
+    ref_loss, ref_bpb = _script_ttt(mod, h, ref, stream, tables, batch)
     got = evaluate(golf, stream, tables, "sliding", cfg, ttt=True)
     assert got["tokens_scored"] == N_TOKENS + extra - 1 and got["ttt_chunks"] == 5 and got["ttt_trained_chunks"] == 4
     assert abs(plain["val_bpb"] - ref_bpb) > 1e-3  # TTT changed the score well beyond the tolerance
