@@ -5,7 +5,10 @@ weights copied into golf's through the name map of reference_scripts.py, float32
 `torch.compile` is made the identity; its CUDA autocast is inactive on CPU). Both sides run the
 same sliding windows (off the stride grid the script's last window is shorter: the preset's
 eval.grid_tail), score each chunk before training on it, and train with the same SGD, cosine
-schedule, clip and epochs. With one process nothing else differs; under torchrun the script splits
+schedule, clip and epochs. The script's eval model is `.bfloat16()` + restore_fp32_params: its bf16
+table is reproduced by eval.ttt_embed_dtype (its own test); its bf16 RoPE table (inv_freq and positions
+rounded to bf16) golf does not express, so the script keeps fp32 buffers here. With one process
+nothing else differs; under torchrun the script splits
 each chunk's windows and sequences into contiguous rank shares and averages per-rank mean losses,
 golf splits each global batch and divides by the global token count: the same sums for the presets'
 16 equal sequences per chunk, in another float order.
@@ -50,10 +53,11 @@ def _pair():
     return mod, h, ref, golf
 
 
-def _golf_cfg():
+def _golf_cfg(embed_dtype: str = "fp32"):
+    """The preset's [eval] at the test's sizes; its bf16 table only where the script's model has one."""
     cfg = load_config("record-1493").eval
     return dataclasses.replace(cfg, window=SEQ, stride=STRIDE, ttt_chunk_tokens=CHUNK, ttt_seq_len=SEQ,
-                               compile=False, **TTT)
+                               compile=False, ttt_embed_dtype=embed_dtype, **TTT)
 
 
 def _script_ttt(mod, h, ref, stream, tables, batch: int) -> tuple[float, float]:
@@ -74,6 +78,7 @@ def test_record_1493_presets_ttt_settings_are_the_scripts():
         assert (e.ttt_chunk_tokens, e.ttt_epochs, e.ttt_lr, e.ttt_momentum) == (
             h.ttt_chunk_tokens, h.ttt_epochs, h.ttt_lr, h.ttt_momentum)
         assert e.ttt_grad_clip == 1.0 and e.ttt_whole_seqs and e.ttt_batch_seqs == 32  # its fixed clip and batch
+        assert e.grid_tail and e.ttt_embed_dtype == "bf16"
 
 
 # extra = 31: the stride grid stops 31 targets short of the end; batch 2: two SGD steps per epoch and chunk
@@ -111,3 +116,36 @@ def test_grid_tail_keeps_the_grids_shorter_last_window():
     assert (int(a.starts[-1]), int(a.lengths[-1]), int(a.score_from[-1])) == (871, 128, 121)
     assert (int(b.starts[-1]), int(b.lengths[-1]), int(b.score_from[-1])) == (896, 103, 96)
     assert torch.equal(sliding_plan(1025, 128, 32).lengths, sliding_plan(1025, 128, 32, True).lengths)  # on the grid
+
+
+def test_bf16_table_ttt_equals_eval_val_ttt_on_the_scripts_bf16_eval_model(monkeypatch):
+    """The script's eval model (`.bfloat16()` + restore_fp32_params) scores and trains a bf16 table:
+    eval.ttt_embed_dtype = "bf16" (the presets') does the same. Both forwards are kept in float32 around
+    the bf16 table (lookups upcast, the script's tied head casting the table as golf's does; golf has
+    no bf16 RoPE table, so the script keeps its fp32 one), so what is compared is SGD with momentum on a
+    bf16 table; the control keeps golf's table in fp32 (with the same bf16-rounded values)."""
+    import torch.nn.functional as F
+
+    mod, h, ref, golf = _pair()
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    casting = types.SimpleNamespace(**{k: getattr(F, k) for k in dir(F) if not k.startswith("__")})
+    casting.linear = lambda x, w, b=None: F.linear(x, w.to(x.dtype), b)
+    monkeypatch.setattr(mod, "F", casting)
+    h.ttt_lr = load_config("record-1493").eval.ttt_lr
+    ref.tok_emb.bfloat16()
+    with torch.no_grad():
+        golf.tok_emb.weight.copy_(ref.tok_emb.weight.float())
+    upcast = lambda module, inputs, out: out.float()  # noqa: E731
+    for model in (ref, golf):
+        model.tok_emb.register_forward_hook(upcast)
+    stream = tokens(VOCAB, 1, N_TOKENS, seed=5).flatten()
+    tables = byte_tables(VOCAB)
+    cfg = dataclasses.replace(_golf_cfg("bf16"), ttt_lr=h.ttt_lr)
+    control = evaluate(copy.deepcopy(golf), stream, tables, "sliding", dataclasses.replace(cfg, ttt_embed_dtype="fp32"),
+                       ttt=True)
+    _, ref_bpb = _script_ttt(mod, h, ref, stream, tables, 32)
+    got = evaluate(golf, stream, tables, "sliding", cfg, ttt=True)
+    assert golf.tok_emb.weight.dtype == torch.bfloat16
+    # measured: |Δbpb| ≈ 4e-9; the fp32-table control is 1e-4 off
+    assert got["val_bpb"] == pytest.approx(ref_bpb, abs=1e-7)
+    assert abs(control["val_bpb"] - ref_bpb) > 1e-5

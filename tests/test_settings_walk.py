@@ -29,7 +29,8 @@ VALUES = {
              "hedge_init_weights": [0.5, 0.3, 0.2], "hedge_rule": "hedge", "hedge_eta": 0.3, "hedge_alpha": 0.05,
              "hedge_trigram_alpha": 0.01, "hedge_table_size": 2048, "hedge_update_tokens": 512,
              "ttt_chunk_tokens": 4096, "ttt_epochs": 2, "ttt_lr": 0.001, "ttt_momentum": 0.8,
-             "ttt_grad_clip": 0.5, "ttt_seq_len": 64, "ttt_batch_seqs": 4, "ttt_whole_seqs": True},
+             "ttt_grad_clip": 0.5, "ttt_seq_len": 64, "ttt_batch_seqs": 4, "ttt_whole_seqs": True,
+             "ttt_embed_dtype": "bf16"},
 }
 CLASSES = {"calib": CalibConfig, "quant": QuantConfig, "eval": EvalConfig}
 HELP_SOURCE = {"gptq-calibrate": "the checkpoint's", "quantize": "the checkpoint's", "eval": "the model file's",
