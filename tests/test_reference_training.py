@@ -3,21 +3,28 @@
 Both sides start from the same (perturbed) weights, copied through the name/shape map of
 reference_scripts.py, and train three steps on the same batch. The reference builds its optimizers as its
 main() does; golf builds Muon and AdamW from the preset's [train] section, given the reference's
-numerics (Newton–Schulz in bfloat16). Everything else runs in float32 on CPU.
+numerics (Newton–Schulz in bfloat16). Everything else runs in float32 on CPU, except record-1493's
+bf16 token embedding, compared in its own test below.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import types
 
 import pytest
 import torch
 
 from golfcli.config import load_config
+from golfcli.train.loop import Trainer
 from golfcli.train.muon import Muon
 from golfcli.train.schedule import muon_momentum
-from reference_scripts import banked_pairs, copy_weights, perturb, plain_pairs, tokens
-from test_reference_models import baseline_pair, pr363_pair, record1204_pair, record1493_pair
+from reference_scripts import banked_pairs, copy_weights, golf_model, load_script, perturb, plain_pairs, tokens
+from test_reference_models import (
+    RECORD1493_ENV, RECORD1493_MODEL_END, RECORD1493_MUON, baseline_pair, hyperparameters, pr363_pair, record1204_pair,
+    record1493_pair,
+)
 
 STEPS, TOL = 3, 1e-3
 SMALL = {"model_dim": 128, "num_heads": 4, "num_kv_heads": 2}
@@ -147,3 +154,74 @@ def test_pr363_trains_like_pr363_train_gpt():
     opts = [_adam([{"params": [ref.tok_emb.weight, ref.bigram_emb.weight], "lr": h.tied_embed_lr}], h, 0.0), muon,
             _adam([{"params": scalars, "lr": h.scalar_lr}], h, 0.0)]
     compare(ref, opts, muon, h, golf, "pr363", plain_pairs(ref), 1024)
+
+
+# --- record-1493's bf16 embedding (train.embed_dtype = "bf16") -----------------------------------
+def _fp32_forward(mod, monkeypatch):
+    """Both forwards in float32 around a bf16 table: its lookups are upcast (a hook) and the script's
+    tied head casts the table to its input's dtype, as golf's does. Only the training state differs."""
+    import torch.nn.functional as F
+
+    casting = types.SimpleNamespace(**{k: getattr(F, k) for k in dir(F) if not k.startswith("__")})
+    casting.linear = lambda x, w, b=None: F.linear(x, w.to(x.dtype), b)
+    monkeypatch.setattr(mod, "F", casting)
+    return lambda module, inputs, out: out.float()
+
+
+@pytest.mark.parametrize("phase", [0, 1])
+def test_record_1493_bf16_embedding_trains_like_the_scripts(phase, monkeypatch):
+    """The script's `GPT(h).bfloat16()` + `restore_fp32_params` vs golf with the preset's train.embed_dtype,
+    3 steps with golf's CUDA optimizers (fused AdamW, bf16 Newton–Schulz) on CPU.
+
+    The script's `.bfloat16()` also rounds its RoPE `inv_freq` buffer (and position grid) to bf16, which
+    golf's rotary does not do; the test hands the script back its fp32 buffers so that it isolates the
+    table. With float32 forwards on both sides, what is compared is the bf16 table and its bf16 AdamW
+    moments: losses within 1e-4 and most table entries bit-identical, where the same run with an fp32
+    table (the control) shares almost no entry with the script.
+    """
+    mod = load_script("record1493_train_gpt.py", env=RECORD1493_ENV, stop_at=RECORD1493_MODEL_END,
+                      extra=(RECORD1493_MUON[0], "def collect_hessians("))
+    upcast = _fp32_forward(mod, monkeypatch)
+    tc = load_config("record-1493").train
+    assert tc.embed_dtype == "bf16"
+    results = {}
+    for embed_dtype in ("bf16", "fp32"):
+        h = hyperparameters(mod, vocab_size=1024, **SMALL)
+        h.embedding_dim = h.model_dim
+        torch.manual_seed(0)
+        ref = mod.GPT(h)
+        perturb(ref, seed=13, scale=0.01)
+        rotary = [(m, m.inv_freq.clone()) for m in ref.modules() if isinstance(m, mod.Rotary)]
+        ref = ref.bfloat16()
+        mod.restore_fp32_params(ref)
+        for m, inv_freq in rotary:
+            m.inv_freq, m._cos_cached = inv_freq, None
+        assert {n for n, p in ref.named_parameters() if p.dtype != torch.float32} == {"tok_emb.weight"}
+        ref.looping_active = phase == 1
+        ref.tok_emb.register_forward_hook(upcast)
+        golf = golf_model("record-1493", vocab_size=1024, **SMALL)
+        golf.set_phase(phase)
+        if embed_dtype == "bf16":
+            golf.tok_emb.bfloat16()  # what Trainer does with it (tests/test_embed_dtype.py)
+        golf.tok_emb.register_forward_hook(upcast)
+        copy_weights(ref, golf, plain_pairs(ref))
+        data = batches(1024)
+        ref_opts = mod.Optimizers(h, ref)
+        ref_losses = run_steps(ref, list(ref_opts), ref_opts.optimizer_muon, lambda s: muon_momentum(
+            s, h.muon_momentum_warmup_start, h.muon_momentum, h.muon_momentum_warmup_steps), h.grad_clip_norm, data)
+        fake = types.SimpleNamespace(tc=dataclasses.replace(tc, embed_dtype=embed_dtype), model=golf, cuda=True,
+                                     params=list(golf.parameters()), device=torch.device("cpu"),
+                                     dist=types.SimpleNamespace(rank=0, world_size=1))
+        opts = Trainer._build_optimizers(fake)
+        losses = run_steps(golf, opts, opts[0], lambda s: muon_momentum(
+            s, tc.muon_momentum_start, tc.muon_momentum, tc.muon_momentum_warmup), tc.grad_clip, data)
+        table, ref_table = golf.tok_emb.weight.detach().float(), ref.tok_emb.weight.detach().float()
+        moments = {t.dtype for opt in opts for p, st in opt.state.items() if p is golf.tok_emb.weight
+                   for k, t in st.items() if k.startswith("exp_avg")}
+        results[embed_dtype] = (max(abs(a - b) for a, b in zip(ref_losses, losses)),
+                                (table == ref_table).float().mean().item(), moments)
+        assert ref_losses[-1] < ref_losses[0] - 1.0
+    loss_diff, same, moments = results["bf16"]
+    assert moments == {torch.bfloat16} and results["fp32"][2] == {torch.float32}
+    assert loss_diff <= 1e-4, results
+    assert same >= 0.8 and results["fp32"][1] <= 0.01, results

@@ -24,12 +24,13 @@ VALUES = {
               "hessian_rest_bits": 4, "damp": 0.02, "block": 64, "act_order": False,
               "passthrough_max": 2048, "fp32_rules": ["skip_weight"], "target_bytes": 10_000_000,
               "code_bytes": 1000, "plan_bits": [5, 6]},
-    "eval": {"seq_len": 64, "window": 96, "stride": 16, "batch_seqs": 4, "truncate": False, "compile": False,
+    "eval": {"seq_len": 64, "window": 96, "stride": 16, "batch_seqs": 4, "grid_tail": True, "truncate": False, "compile": False,
              "autocast": "off", "hedge_experts": ["neural", "bigram"], "hedge_temperatures": [2.0],
              "hedge_init_weights": [0.5, 0.3, 0.2], "hedge_rule": "hedge", "hedge_eta": 0.3, "hedge_alpha": 0.05,
              "hedge_trigram_alpha": 0.01, "hedge_table_size": 2048, "hedge_update_tokens": 512,
              "ttt_chunk_tokens": 4096, "ttt_epochs": 2, "ttt_lr": 0.001, "ttt_momentum": 0.8,
-             "ttt_grad_clip": 0.5, "ttt_seq_len": 64, "ttt_batch_seqs": 4, "ttt_whole_seqs": True},
+             "ttt_grad_clip": 0.5, "ttt_seq_len": 64, "ttt_batch_seqs": 4, "ttt_whole_seqs": True,
+             "ttt_embed_dtype": "bf16"},
 }
 CLASSES = {"calib": CalibConfig, "quant": QuantConfig, "eval": EvalConfig}
 HELP_SOURCE = {"gptq-calibrate": "the checkpoint's", "quantize": "the checkpoint's", "eval": "the model file's",

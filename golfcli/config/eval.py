@@ -24,6 +24,8 @@ class EvalConfig:
     stride: int = setting(64, flag="--stride",
                           help="Sliding eval: new targets scored per window (the first window scores all).")
     batch_seqs: int = setting(32, flag="--batch-seqs", help="Windows per forward batch on each rank.")
+    grid_tail: bool = setting(False, help="Sliding eval: the last window starts on the stride grid and is shorter "
+                              "(record 1493), instead of a full window aligned to the stream's end.")
     truncate: bool = True  # like the challenge: keep ((N-1)//seq_len)*seq_len + 1 validation tokens
     compile: bool = True  # torch.compile the forward on CUDA (ignored on CPU)
     autocast: str = "bf16"  # "bf16" or "off": autocast of the forward on CUDA (CPU runs in float32)
@@ -50,6 +52,8 @@ class EvalConfig:
     ttt_batch_seqs: int = 32  # training sequences per step over all ranks
     ttt_whole_seqs: bool = setting(False, help="TTT trains only on a chunk's whole ttt_seq_len sequences "
                                    "(record 1493), not also on the shorter one left at its end.")
+    ttt_embed_dtype: str = setting("fp32", help="Dtype of the token embedding during the TTT eval: bf16 as "
+                                   "record 1493's eval model has it (SGD updates and momentum in bf16 too).")
 
     def validate(self) -> "EvalConfig":
         """Raise a SettingError (naming the [eval] key) for values no evaluation can run with; return self."""
@@ -61,7 +65,9 @@ class EvalConfig:
         for name in ("ttt_epochs", "ttt_lr"):
             require(getattr(self, name) >= 0, f"eval.{name}", f"must be >= 0, got {getattr(self, name)}")
         require(0 <= self.ttt_momentum < 1, "eval.ttt_momentum", f"must be in [0, 1), got {self.ttt_momentum}")
-        require(self.autocast in ("bf16", "off"), "eval.autocast", f"must be 'bf16' or 'off', got {self.autocast!r}")
+        for name, options in (("autocast", ("bf16", "off")), ("ttt_embed_dtype", ("fp32", "bf16"))):
+            value = getattr(self, name)
+            require(value in options, f"eval.{name}", f"must be {' or '.join(map(repr, options))}, got {value!r}")
         unknown = [e for e in self.hedge_experts if e not in HEDGE_EXPERTS]
         require(not unknown and len(set(self.hedge_experts)) == len(self.hedge_experts), "eval.hedge_experts",
                 f"must be distinct names from {', '.join(HEDGE_EXPERTS)}, got {self.hedge_experts}")

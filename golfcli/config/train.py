@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golfcli.config.base import require, require_positive
+from golfcli.config.base import require, require_positive, setting
 
 LOADER_KINDS = ("sequential", "coprime", "shuffled")
 WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
 SHIP_WEIGHTS = ("final", "ema", "swa", "auto")
+EMBED_DTYPES = ("fp32", "bf16")
 
 
 @dataclass
@@ -48,6 +49,8 @@ class TrainConfig:
     muon_momentum_warmup: int = 1500  # steps of the linear momentum warmup
     muon_ns_steps: int = 5  # Newton–Schulz iterations
     muon_row_normalize: bool = False  # MuonEq-R: normalise each matrix update's rows (record 1493)
+    embed_dtype: str = setting("fp32", help="The token embedding's (and tied head's) dtype in training: fp32, or bf16 "
+                               "as record 1493 trains it (AdamW moments bf16 too; EMA/SWA average in fp32).")
     grad_clip: float = 0.3  # global gradient-norm clip; 0 = off
     # averaging
     ema_decay: float = 0.997  # EMA of all weights after every step; 0 = off
@@ -85,6 +88,8 @@ class TrainConfig:
                 f"must be one of {', '.join(LOADER_KINDS)}, got {self.loader!r}")
         require(self.qat_mode in QAT_MODES, "train.qat_mode",
                 f"must be one of {', '.join(QAT_MODES)}, got {self.qat_mode!r}")
+        require(self.embed_dtype in EMBED_DTYPES, "train.embed_dtype",
+                f"must be one of {', '.join(EMBED_DTYPES)}, got {self.embed_dtype!r}")
         require(isinstance(self.compile, bool) or self.compile == "auto", "train.compile",
                 f"must be true, false or \"auto\", got {self.compile!r}")
         require_positive(self, "train", ("seq_len", "grad_accum", "iterations"))

@@ -36,7 +36,7 @@ def plan_for(mode: str, n_tokens: int, cfg: EvalConfig) -> WindowPlan:
         raise GolfError(f"unknown eval mode {mode!r} (expected one of {', '.join(MODES)})")
     if mode == "standard":
         return standard_plan(n_tokens, cfg.seq_len)
-    return sliding_plan(n_tokens, cfg.window, cfg.stride)
+    return sliding_plan(n_tokens, cfg.window, cfg.stride, cfg.grid_tail)
 
 
 def write_per_token(path: str | Path, nll: np.ndarray) -> None:

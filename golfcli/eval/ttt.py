@@ -5,7 +5,9 @@ Legal by construction (recurrence-hedge.md §E): the runner scores chunk c compl
 chunk is never trained on. SGD with momentum over every parameter (momentum persists across
 chunks), learning rate lr·½(1 + cos(π·c/(n_chunks − 1))), `epochs` passes over the chunk's
 sequences (optionally only its whole ones), global gradient clipping; gradients are averaged over ranks. The model's float
-weights (dequantized, for a quantized model) change in memory only: no file is touched.
+weights (dequantized, for a quantized model) change in memory only: no file is touched. With
+`eval.ttt_embed_dtype = "bf16"` the token embedding is cast to bf16 first, so chunks are scored and
+trained with a bf16 table (record 1493's eval model is built with `.bfloat16()`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class ScoreFirstTrainer:
         self.n_chunks = n_chunks
         self.rank, self.world_size = rank, world_size
         self.autocast = autocast and tokens.device.type == "cuda"
+        if cfg.ttt_embed_dtype == "bf16":  # record 1493 scores and trains its eval model with a bf16 table
+            model.get_submodule("tok_emb").bfloat16()
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(self.params, lr=cfg.ttt_lr, momentum=cfg.ttt_momentum)
         self.trained: list[tuple[int, int]] = []  # token spans trained on, for the report and tests

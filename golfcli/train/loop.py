@@ -73,6 +73,8 @@ class Trainer:
 
         torch.manual_seed(self.tc.seed)
         self.model = GPT(cfg.model).to(self.device)
+        if self.tc.embed_dtype == "bf16":  # record 1493's `.bfloat16()` + restore_fp32_params: only tok_emb stays bf16
+            self.model.tok_emb.bfloat16()
         self.model.train()
         self._sync_params()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
