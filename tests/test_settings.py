@@ -1,64 +1,67 @@
 """One precedence rule for every stage's settings, and `golf run` never keeping stale ones.
 
-The run is trained once with quantize/calibrate settings that are then removed: the second
-`golf run` on the same dir skips training, and the checkpoint still stores the old [quant] and
-[calib] sections, so only the run's config.toml can bring the new values to the stages.
+The scene: a run trained with quantize/calibrate settings that are then removed. The second
+`golf run` on the same dir skips training, and the training checkpoint still stores the old
+[quant] and [calib] sections, so only the run's config.toml can bring the new values to the
+stages. The session's tiny run (tests/conftest.py) is copied and its training checkpoint given
+the STALE sections in its stored config, as training with them would have left it (the train
+stage's key covers [data]/[model]/[train] only, so training is skipped either way).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from golfcli.config import load_config
+from golfcli.checkpoint import load_checkpoint, save_checkpoint
+from golfcli.config import load_config, replace_section
 from golfcli.config.resolve import DEFAULT, FLAG, SET, STORED, resolve_settings
 from golfcli.qtensor import load_quantized
 from golfcli.quant.hessians import load_hessians
+from golfcli.quant.quantize import quantize
 
-FAST = [
-    "--set", "train.iterations=4", "--set", "train.val_every=0", "--set", "train.checkpoint_every=0",
-    "--set", "calib.seqs=2", "--set", "calib.seq_len=32", "--set", "calib.batch=2",
-    "--set", "eval.hedge_table_size=1024",
-]
-STALE = ["--set", 'quant.rules=["mlp=4"]', "--set", "quant.act_order=false",
-         "--set", "quant.target_bytes=10000000", "--set", "calib.kv_cache=false"]
+STALE = {"quant": {"rules": ["mlp=4"], "act_order": False, "target_bytes": 10_000_000}, "calib": {"kv_cache": False}}
 
 
-def golf_run(out: Path, data: Path, tokenizer: Path, *extra: str) -> dict:
-    cmd = [sys.executable, "-m", "golfcli", "run", "--preset", "tiny", "--out", str(out), "--data", str(data),
-           "--tokenizer", str(tokenizer), *FAST, *extra, "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+def _with_stale_settings(path) -> None:
+    """Rewrite a checkpoint's stored config with the STALE sections (tensors and provenance unchanged)."""
+    state, cfg, meta = load_checkpoint(path)
+    for section, values in STALE.items():
+        cfg = replace_section(cfg, section, **values)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}  # save_checkpoint writes them
+    save_checkpoint(path, state, cfg, **meta)
 
 
 @pytest.fixture(scope="module")
-def rerun(tmp_path_factory, small_corpus):
-    """A run trained with the STALE settings, then rerun in the same dir without them."""
-    data, tok = small_corpus.data_dir, small_corpus.tokenizer
-    out = tmp_path_factory.mktemp("run")
-    first = golf_run(out, data, tok, *STALE)
-    first_quant = load_quantized(str(out / "quantized.safetensors"))
-    second = golf_run(out, data, tok)
-    return out, first, first_quant, second
+def rerun(tmp_path_factory, tiny_run, small_corpus):
+    """The copied run, its checkpoint storing STALE, rerun by `golf run` with the run's own settings."""
+    home = tmp_path_factory.mktemp("stale")
+    out = home / tiny_run.out.name  # the same relative run dir: the same stage commands, so the same keys
+    shutil.copytree(tiny_run.out, out)
+    _with_stale_settings(out / "train" / "final.safetensors")
+    proc = subprocess.run(tiny_run.argv(small_corpus, out.name), capture_output=True, text=True, cwd=home)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, json.loads(proc.stdout)
 
 
 def _mlp_bits(qm) -> set[int]:
     return {t.bits for name, t in qm.quantized.items() if ".mlp." in name}
 
 
-def test_the_first_run_used_the_stale_settings(rerun):
-    _, _, first_quant, _ = rerun
-    assert _mlp_bits(first_quant) == {4}
-    assert first_quant.meta["quant"]["act_order"] is False and first_quant.meta["quant"]["target_bytes"] == 10_000_000
+def test_the_stale_settings_are_what_the_checkpoint_stores(rerun, tmp_path):
+    out, _ = rerun
+    # quantized with no settings of its own, the averaged checkpoint gets what it stores: int4 MLPs
+    quantize(out / "ema.safetensors", tmp_path / "q.safetensors", out / "hessians.safetensors", passthrough_max=1024)
+    qm = load_quantized(str(tmp_path / "q.safetensors"))
+    assert _mlp_bits(qm) == {4}
+    assert qm.meta["quant"]["act_order"] is False and qm.meta["quant"]["target_bytes"] == 10_000_000
 
 
 def test_golf_run_rerun_uses_the_current_quant_and_calib_settings(rerun):
-    out, _, _, second = rerun
+    out, second = rerun
     assert "train" in second["skipped"] and "gptq-calibrate" not in second["skipped"]
     from golfcli.io import read_metadata
 
@@ -73,7 +76,7 @@ def test_golf_run_rerun_uses_the_current_quant_and_calib_settings(rerun):
     assert quantize["quant_sources"]["quant.rules"].startswith("file ") and "quant_sources" not in qm.meta
     _, _, calib = load_hessians(out / "hessians.safetensors")
     assert calib["calib"]["kv_cache"] is True and calib["kv_cache"] is True
-    assert calib["calib"]["seq_len"] == 32
+    assert calib["calib"]["seq_len"] == 64  # the run's calib.seq_len, not the default
 
 
 def test_precedence_flags_over_set_over_config_over_stored_over_defaults(tmp_path):
