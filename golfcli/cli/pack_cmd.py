@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli import console
-from golfcli.cli.options import LazyChoice, config_options, emit, json_option, overwrite_option, resolve_config, stored_config
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option, resolve_config, stored_config
+from golfcli.config.artifact import PACK_CODECS
 from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import check_output_file, require_file, sha256_file
@@ -45,7 +46,7 @@ def _render_pack(r: dict) -> None:
 @click.command("pack")
 @click.argument("quantized", type=click.Path())
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Artifact file to write.")
-@click.option("--codec", type=LazyChoice("golfcli.artifact.pack", "CODECS"), default=None,
+@click.option("--codec", type=click.Choice(PACK_CODECS), default=None,
               help="Codec for the codes (default: pack.codec = auto, the smallest per section).")
 @click.option("--sample-bytes", type=int, default=None,
               help="auto: try general codecs on a sample of this many bytes first (0 = always in full).")

@@ -15,6 +15,7 @@ LOADER_KINDS = ("sequential", "coprime", "shuffled")
 WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
 SHIP_WEIGHTS = ("final", "ema", "swa", "auto")
+AVERAGE_MODES = ("final", "ema", "swa", "exp", "auto")  # `golf ema --mode`
 
 
 @dataclass
