@@ -4,7 +4,7 @@ One step: take this rank's micro-batches, forward (bf16 autocast + torch.compile
 eager on CPU), backward, average gradients across ranks, clip, set learning rates from the
 schedule and Muon's momentum from its warmup, step Muon (matrices) and AdamW (embeddings,
 scalars), update the EMA, maybe take an SWA snapshot. Recurrence phases and late QAT switch at
-the top of a step. The clock counts training only: validation, checkpoints and the compile
+the top of a step. The clock (`clock.py`) counts training only: validation, checkpoints and the compile
 warmup (whose effect on weights, optimizer, RNG and data order is rolled back) are excluded.
 """
 
