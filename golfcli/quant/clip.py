@@ -15,7 +15,7 @@ import re
 
 import torch
 
-from golfcli.bitwidths import ClipRule, parse_clip, parse_clip_rules  # the parsers are torch-free (config checks)
+from golfcli.bitwidths import ClipRule, parse_clip, parse_clip_rules  # torch-free, for config validation
 from golfcli.qtensor import grid_max
 
 # Percentiles of |w| per row tried by `search` (1.0 = the row maximum, i.e. no clipping).
