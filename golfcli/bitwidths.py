@@ -1,42 +1,66 @@
-"""Which grid each weight is exported on: the [quant] width of its role, then `REGEX=BITS` rules.
+"""Which grid each weight is exported on: the [quant] width of its role, then `REGEX=BITS` rules,
+and the clip rule its row scales come from (`quant.clip`, then `REGEX=CLIP` clip rules).
 
-One rule for everyone who needs it: `golf quantize` rounds onto these grids, and QAT in
-`golf train` trains against the same grids.
+One rule for everyone who needs it: `golf quantize` rounds onto these grids, QAT in `golf train`
+trains against the same grids, and `QuantConfig.validate()` checks the settings with these
+parsers (torch-free, so a bad value is refused before torch loads). Errors are SettingErrors
+naming the setting: the resolver names the stage flag instead when the value came from it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
-from golfcli.config import QuantConfig
-from golfcli.errors import GolfError
-from golfcli.qtensor import MAX_BITS, MIN_BITS, role_of
+from golfcli.config.base import SettingError, require
+
+if TYPE_CHECKING:
+    from golfcli.config import QuantConfig
+
+MIN_BITS, MAX_BITS = 2, 8
+_EMBED_RE = re.compile(r"(^|\.)(tok_emb|[a-z_]*embeds?)(\.\d+)?(\.|$)")
 
 
-def parse_bits(text: str | int, what: str = "bit width") -> int:
+def role_of(name: str) -> str:
+    """The quantization role a tensor's name implies: attn, mlp, embed or other."""
+    if ".attn." in name or name.startswith("attn."):
+        return "attn"
+    if ".mlp." in name or name.startswith("mlp.") or "repeat_mlp" in name:
+        return "mlp"
+    if _EMBED_RE.search(name):
+        return "embed"
+    return "other"
+
+
+def parse_bits(text: str | int, key: str) -> int:
     """`int5`, `5` or 5 → 5, checked against the supported range."""
-    raw = str(text).strip().lower().removeprefix("int")
     try:
-        bits = int(raw)
+        bits = int(str(text).strip().lower().removeprefix("int"))
     except ValueError:
-        raise GolfError(f"{what} must look like int5 or 5, got {text!r}") from None
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise GolfError(f"{what} must be between int{MIN_BITS} and int{MAX_BITS}, got {text!r}")
+        raise SettingError(key, f"must look like int5 or 5, got {text!r}") from None
+    require(MIN_BITS <= bits <= MAX_BITS, key, f"must be between int{MIN_BITS} and int{MAX_BITS}, got {text!r}")
     return bits
 
 
-def parse_rules(rules: list[str]) -> list[tuple[re.Pattern, int]]:
-    """`REGEX=BITS` strings → compiled (pattern, bits) pairs; the last `=` separates them."""
+def _parse_rules(rules: list[str], key: str, form: str, parse: Callable[[str, str], Any]) -> list[tuple[re.Pattern, Any]]:
+    """`REGEX=VALUE` strings → (compiled REGEX, parsed VALUE) pairs; the last `=` separates them."""
     parsed = []
     for rule in rules:
-        pattern, sep, bits = rule.rpartition("=")
-        if not sep or not pattern:
-            raise GolfError(f"--rule must look like REGEX=BITS (e.g. 'blocks\\.[45]\\.=int6'), got {rule!r}")
+        pattern, sep, value = rule.rpartition("=")
+        require(bool(sep and pattern), key, f"entries must look like {form}, got {rule!r}")
         try:
-            parsed.append((re.compile(pattern), parse_bits(bits, f"--rule {rule!r}")))
+            parsed.append((re.compile(pattern), parse(value, key)))
         except re.error as exc:
-            raise GolfError(f"--rule {rule!r}: bad regular expression ({exc})") from None
+            raise SettingError(key, f"entry {rule!r}: bad regular expression ({exc})") from None
+        except SettingError as exc:
+            raise SettingError(key, f"entry {rule!r}: {exc.problem}") from None
     return parsed
+
+
+def parse_rules(rules: list[str], key: str = "quant.rules") -> list[tuple[re.Pattern, int]]:
+    """`REGEX=BITS` strings → compiled (pattern, bits) pairs."""
+    return _parse_rules(rules, key, "REGEX=BITS (e.g. 'blocks\\.[45]\\.=int6')", parse_bits)
 
 
 def bits_for(name: str, q: QuantConfig, rules: list[tuple[re.Pattern, int]]) -> tuple[int, bool]:
@@ -46,3 +70,38 @@ def bits_for(name: str, q: QuantConfig, rules: list[tuple[re.Pattern, int]]) -> 
         if pattern.search(name):
             bits, by_rule = rule_bits, True
     return bits, by_rule
+
+
+@dataclass(frozen=True)
+class ClipRule:
+    """A parsed `--clip` value."""
+
+    kind: str  # "search", "sdclip" or "percentile"
+    value: float = 0.0
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "search" else f"{self.kind}:{self.value:g}"
+
+
+def parse_clip(text: str, key: str = "quant.clip") -> ClipRule:
+    """Parse `search`, `sdclip:K` (K > 0) or `percentile:P` (0 < P ≤ 1; P > 1 is read as a percent)."""
+    spec = text.strip().lower()
+    if spec == "search":
+        return ClipRule("search")
+    kind, _, raw = spec.partition(":")
+    require(kind in ("sdclip", "percentile") and bool(raw), key,
+            f"must be search, sdclip:K or percentile:P, got {text!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(key, f"{kind} needs a number, got {raw!r}") from None
+    if kind == "percentile" and 1.0 < value <= 100.0:
+        value = round(value / 100.0, 12)
+    require(value > 0 and (kind == "sdclip" or value <= 1.0), key,
+            f"{text!r} is out of range ({'K > 0' if kind == 'sdclip' else '0 < P <= 1'})")
+    return ClipRule(kind, value)
+
+
+def parse_clip_rules(rules: list[str], key: str = "quant.clip_rules") -> list[tuple[re.Pattern, ClipRule]]:
+    """`REGEX=CLIP` strings (e.g. `tok_emb=sdclip:20`) → (pattern, rule) pairs."""
+    return _parse_rules(rules, key, "REGEX=CLIP (e.g. 'tok_emb=sdclip:20')", parse_clip)

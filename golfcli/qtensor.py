@@ -15,18 +15,17 @@ tensor; metadata `golf.tensors` = {name: {"kind": "q"|"p", "role", "dtype", "sha
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from golfcli.bitwidths import MAX_BITS, MIN_BITS, role_of
 from golfcli.errors import FormatError
 from golfcli.io import load_tensors, save_tensors
 
 QUANTIZED_FORMAT = "quantized"
 ROLES = ("attn", "mlp", "embed", "other")
-MIN_BITS, MAX_BITS = 2, 8
 
 _DTYPES = {
     "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
@@ -53,20 +52,6 @@ def grid_max(bits: int) -> int:
     if not MIN_BITS <= bits <= MAX_BITS:
         raise ValueError(f"bit width must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
     return (1 << (bits - 1)) - 1
-
-
-_EMBED_RE = re.compile(r"(^|\.)(tok_emb|[a-z_]*embeds?)(\.\d+)?(\.|$)")
-
-
-def role_of(name: str) -> str:
-    """The quantization role a tensor's name implies: attn, mlp, embed or other."""
-    if ".attn." in name or name.startswith("attn."):
-        return "attn"
-    if ".mlp." in name or name.startswith("mlp.") or "repeat_mlp" in name:
-        return "mlp"
-    if _EMBED_RE.search(name):
-        return "embed"
-    return "other"
 
 
 def as_rows(t: torch.Tensor) -> torch.Tensor:

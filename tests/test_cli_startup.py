@@ -15,7 +15,7 @@ from golfcli.cli import main
 out = []
 for args in json.loads(sys.argv[1]):
     r = CliRunner().invoke(main, args)
-    out.append([r.exit_code, r.output.strip().splitlines()[-1] if r.output.strip() else ""])
+    out.append([r.exit_code, r.output.strip().splitlines()[-1] if r.output.strip() else "", r.output])
 print(json.dumps({"results": out, "torch": "torch" in sys.modules}))
 """
 
@@ -32,28 +32,38 @@ def test_golf_help_does_not_import_torch():
     assert r["results"][0][0] == 0 and r["torch"] is False
 
 
-# `golf ema --help` and `golf pack --help` list choices the stage defines (modes, codecs) and `golf bench --help` its benchmarks: they load them
-@pytest.mark.parametrize("verb", ["train", "gptq-calibrate", "quantize", "verify-size", "eval", "eval-sliding",
-                                  "eval-hedge", "run", "config", "presets", "params", "inspect"])
+@pytest.mark.parametrize("verb", ["train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size", "bundle",
+                                  "eval", "eval-sliding", "eval-hedge", "run", "export", "config", "presets", "params",
+                                  "inspect", "bench"])
 def test_each_verbs_help_does_not_import_torch(verb):
     r = _probe([verb, "--help"])
     assert r["results"][0][0] == 0 and r["torch"] is False
 
 
-def test_config_errors_answer_before_torch(tmp_path):
-    out = str(tmp_path / "o")
-    r = _probe(
-        ["config", "nope"],
-        ["train", "--out", out, "--set", "train.bogus=1"],
-        ["quantize", "ckpt.safetensors", "--out", out, "--set", "quant.mlp_bitz=4"],
-        ["gptq-calibrate", "ckpt.safetensors", "--out", out, "--set", "calib.seqs=many"],
-        ["eval", "model.bin", "--set", "model.num_layers=3"],
-        ["params", "--preset", "tinyy"],
-    )
+def test_help_choices_are_the_stages_own():
+    """`golf ema --help` and `golf pack --help` list, without loading the stage, the values the stage accepts."""
+    from golfcli.artifact.pack import CODECS
+    from golfcli.train.average_run import MODES
+
+    r = _probe(["ema", "--help"], ["pack", "--help"])
     assert r["torch"] is False
-    codes = [code for code, _ in r["results"]]
-    lines = [line for _, line in r["results"]]
-    assert codes == [2] * 6, lines
-    assert all(line.startswith("golf: error:") for line in lines)
-    assert "'train.bogus'" in lines[1] and "quant.mlp_bits" in lines[2] and "calib.seqs" in lines[3]
-    assert "eval.KEY" in lines[4] and "'tiny'" in lines[5]
+    assert f"[{'|'.join(MODES)}]" in r["results"][0][2] and f"[{'|'.join(CODECS)}]" in r["results"][1][2]
+
+
+def test_bench_help_lists_every_benchmark_module_without_loading_it():
+    import importlib
+    import pkgutil
+
+    import golfcli.bench
+    from golfcli.cli.bench_cmd import BENCHMARKS
+
+    r = _probe(["bench", "--help"])
+    assert r["torch"] is False
+    commands = r["results"][0][2].split("Commands:")[1].splitlines()
+    listed = [line.split()[0] for line in commands if line.startswith("  ") and line[2] != " "]  # not wrapped text
+    assert listed == list(BENCHMARKS)
+    modules = [m.name for m in pkgutil.iter_modules(golfcli.bench.__path__)]
+    with_command = {m for m in modules if hasattr(importlib.import_module(f"golfcli.bench.{m}"), "command")}
+    assert with_command == set(BENCHMARKS)
+    sub = _probe(["bench", "data", "--help"], ["bench", "nope"])
+    assert sub["results"][0][0] == 0 and "--val-docs" in sub["results"][0][2] and sub["results"][1][0] == 2

@@ -103,3 +103,31 @@ def test_a_training_config_built_in_code_is_validated_by_the_run(tmp_path):
     assert config_to_dict(cfg)["train"]["qat_mode"] == "late"
     with pytest.raises(GolfError, match=r"^train\.qat_mode must be one of off, ste, noise, got 'late'$"):
         train(cfg, tmp_path / "run")
+
+
+# (the [quant] TOML line, the same value as golf quantize's flag, the error's key and problem)
+QUANT_PARSED = [
+    ('rules = ["mlp=99"]', ["--rule", "mlp=99"], "quant.rules", "entry 'mlp=99': must be between int2 and int8, got '99'"),
+    ('rules = ["mlp"]', ["--rule", "mlp"], "quant.rules",
+     r"entries must look like REGEX=BITS (e.g. 'blocks\.[45]\.=int6'), got 'mlp'"),
+    ('rules = ["blocks(=6"]', ["--rule", "blocks(=6"], "quant.rules",
+     "entry 'blocks(=6': bad regular expression (missing ), unterminated subpattern at position 6)"),
+    ("mlp_bits = 9", ["--mlp", "9"], "quant.mlp_bits", "must be between int2 and int8, got 9"),
+    ('clip = "mse"', ["--clip", "mse"], "quant.clip", "must be search, sdclip:K or percentile:P, got 'mse'"),
+    ('clip_rules = ["tok_emb=sdclip:-1"]', ["--clip-rule", "tok_emb=sdclip:-1"], "quant.clip_rules",
+     "entry 'tok_emb=sdclip:-1': 'sdclip:-1' is out of range (K > 0)"),
+    ("plan_bits = [4, 1]", ["--plan-bits", "4,1"], "quant.plan_bits", "must be between int2 and int8, got 1"),
+]
+
+
+@pytest.mark.parametrize("toml, flag, key, problem", QUANT_PARSED)
+def test_quantize_names_the_toml_key_or_the_flag_for_widths_rules_and_clips(tmp_path, toml, flag, key, problem):
+    """Checked before the checkpoint is read: the error names where the value came from."""
+    config = tmp_path / "c.toml"
+    config.write_text(f"[quant]\n{toml}\n")
+    base = ["quantize", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "q.safetensors")]
+    from_toml = CliRunner().invoke(main, [*base, "--config", str(config)])
+    from_flag = CliRunner().invoke(main, [*base, *flag])
+    assert from_toml.exit_code == 2 and from_toml.output.strip() == f"golf: error: {key} {problem}"
+    assert from_flag.exit_code == 2 and from_flag.output.strip() == f"golf: error: {flag[0]} ({key}) {problem}"
+    assert not (tmp_path / "q.safetensors").exists()

@@ -7,7 +7,7 @@ first use, so the source a submission must ship to *load* an artifact (counted b
     is_artifact(path) -> bool                    magic check
     read_artifact(path) -> QuantizedModel        bit-exact, FormatError on any damage
     write_artifact(qm, path, codec="auto") -> PackReport
-    verify_size(artifact, code_files=None, limit=16_000_000, source=False) -> dict
+    verify_size(artifact, code_files=None, limit=None, source=False, ...) -> dict
     write_bundle(out) -> dict                    the loading code as one self-extracting script
     estimate_packed_bytes(codes) -> float        what the rANS codec spends on one tensor
 """

@@ -113,13 +113,18 @@ def _section_bytes(sec: Section) -> bytes:
     return codecs.decompress(sec.codec, sec.payload, sec.raw_bytes, sec.name)
 
 
-def decode_artifact(data: bytes) -> QuantizedModel:
-    """The QuantizedModel an artifact's bytes hold (FormatError without a path on any damage)."""
-    sections = parse_container(data)
+def read_manifest(sections: list[Section]) -> Manifest:
+    """The manifest of an artifact's parsed sections (its config, meta and entries); nothing else is decoded."""
     head = sections[0]
     if head.codec in ENTROPY_CODECS or head.transform != NO_TRANSFORM or head.raw_bytes > MAX_MANIFEST_BYTES:
         raise FormatError("artifact manifest section has an impossible codec, transform or size")
-    man = decode_manifest(_section_bytes(head))
+    return decode_manifest(_section_bytes(head))
+
+
+def decode_artifact(data: bytes) -> QuantizedModel:
+    """The QuantizedModel an artifact's bytes hold (FormatError without a path on any damage)."""
+    sections = parse_container(data)
+    man = read_manifest(sections)
     wanted = expected_sections(man)
     found = {s.kind: s for s in sections[1:]}
     if set(found) != set(wanted):

@@ -2,7 +2,8 @@
 
 Without explicit code files the code bytes are those a submission ships: the one script `golf
 bundle` writes from the golfcli source needed to load and evaluate an artifact (`imports.py`
-finds that source). With `source`, they are that source's files as they are.
+finds that source). With `source`, they are that source's files as they are. The cap is
+`pack.limit`, resolved by the one precedence rule over the [pack] table the artifact stores.
 """
 
 from __future__ import annotations
@@ -11,28 +12,36 @@ from pathlib import Path
 from typing import Any
 
 from golfcli.artifact.imports import PACKAGE_DIR, code_files_for_loading
-from golfcli.artifact.reader import parse_container
-from golfcli.config.artifact import SIZE_LIMIT
+from golfcli.artifact.reader import parse_container, read_manifest
+from golfcli.config import GolfConfig
+from golfcli.config.artifact import PackConfig
+from golfcli.config.base import section_from_dict
+from golfcli.config.resolve import resolve_settings
 from golfcli.errors import FormatError, GolfError
 from golfcli.io import read_bytes, require_file
 
 
-def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None,
-                limit: int = SIZE_LIMIT, source: bool = False) -> dict[str, Any]:
-    """Model bytes + code bytes against `limit`; checks the artifact's magic, version and checksum.
+def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None, limit: int | None = None,
+                source: bool = False, *, preset: str | None = None, config_file: str | Path | None = None,
+                overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Model bytes + code bytes against the cap; checks the artifact's magic, version and checksum.
 
-    Code bytes are those of `code_files`; without them, of the `golf bundle` script that holds the
-    golfcli source needed to load and evaluate (`source`: of those source files as they are). Returns
-    model_bytes, code_bytes, total_bytes, limit, fits, headroom_bytes (negative when over), the
-    code files counted with their sizes, and the artifact's section sizes.
+    The cap: `limit` > `overrides` (`--set pack.limit=N`) > `config_file`/`preset` > the artifact's
+    stored [pack] > 16,000,000. Code bytes are those of `code_files`; without them, of the `golf
+    bundle` script that holds the golfcli source needed to load and evaluate (`source`: of those
+    source files as they are). Returns model_bytes, code_bytes, total_bytes, limit, fits,
+    headroom_bytes (negative when over), the code files counted with their sizes, and the
+    artifact's section sizes.
     """
-    if limit <= 0:
-        raise GolfError(f"size limit must be positive, got {limit}")
     data = read_bytes(artifact, "artifact")
     try:
         sections = parse_container(data)
+        stored = read_manifest(sections).config.get("pack")
     except FormatError as exc:
         raise FormatError(exc.args[0], artifact) from None
+    stored = GolfConfig(pack=section_from_dict(PackConfig, stored, "pack.")) if isinstance(stored, dict) else None
+    limit = resolve_settings(stored, preset, config_file, overrides, {"pack": {"limit": limit}},
+                             reads=("pack",)).config.pack.limit
     if code_files and source:
         raise GolfError("give --code files or --source, not both")
     if code_files:

@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import LazyChoice, emit, json_option, overwrite_option
+from golfcli.cli.options import emit, json_option, overwrite_option
+from golfcli.config.train import AVERAGE_MODES
 from golfcli.io import check_output_file
 
 
@@ -25,7 +26,7 @@ def _render(r: dict) -> None:
 @click.command("ema")
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", required=True, type=click.Path(), help="Checkpoint file to write.")
-@click.option("--mode", type=LazyChoice("golfcli.train.average_run", "MODES"), default=None,
+@click.option("--mode", type=click.Choice(AVERAGE_MODES), default=None,
               help="final: the final weights; ema: the shadow kept in training; swa: mean of SWA snapshots; "
                    "exp: exponential over checkpoints; auto: final, ema or swa, the lowest loss on held-out "
                    "training tokens [the run's train.ship_weights].")

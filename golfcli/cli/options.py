@@ -12,28 +12,6 @@ from golfcli import console
 from golfcli.config import GolfConfig, load_config
 
 
-class LazyChoice(click.Choice):
-    """A click.Choice whose values are a stage's constant, imported only when a command needs them.
-
-    Building the CLI (and `golf --help`) then never imports the stage, nor torch through it.
-    """
-
-    def __init__(self, module: str, name: str):
-        self._where = (module, name)
-        super().__init__([])
-
-    @property
-    def choices(self) -> list[str]:  # type: ignore[override]
-        import importlib
-
-        module, name = self._where
-        return list(getattr(importlib.import_module(module), name))
-
-    @choices.setter
-    def choices(self, value: Any) -> None:  # click.Choice.__init__ assigns; the values stay lazy
-        pass
-
-
 def config_options(func: Callable) -> Callable:
     """Add `--preset`, `--config` and repeatable `--set section.key=value` to a command."""
     func = click.option(

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from golfcli import console
-from golfcli.cli.options import LazyChoice, config_options, emit, json_option, overwrite_option, resolve_config, stored_config
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option, stored_config
+from golfcli.config.artifact import PACK_CODECS
+from golfcli.config.base import section_to_dict
 from golfcli.config.resolve import resolve_settings
 from golfcli.errors import GolfError
 from golfcli.io import check_output_file, require_file, sha256_file
@@ -45,7 +47,7 @@ def _render_pack(r: dict) -> None:
 @click.command("pack")
 @click.argument("quantized", type=click.Path())
 @click.option("--out", "out_path", required=True, type=click.Path(), help="Artifact file to write.")
-@click.option("--codec", type=LazyChoice("golfcli.artifact.pack", "CODECS"), default=None,
+@click.option("--codec", type=click.Choice(PACK_CODECS), default=None,
               help="Codec for the codes (default: pack.codec = auto, the smallest per section).")
 @click.option("--sample-bytes", type=int, default=None,
               help="auto: try general codecs on a sample of this many bytes first (0 = always in full).")
@@ -67,6 +69,8 @@ def pack(quantized: str, out_path: str, codec: str | None, sample_bytes: int | N
     cfg = resolve_settings(stored_config(quantized), preset, config_file, overrides, flags).config.pack
     codec, samples = cfg.codec, cfg.sample_bytes
     qm = load_quantized(str(require_file(quantized, "quantized file")))
+    if qm.config:  # the artifact records the [pack] settings it was packed with
+        qm.config = {**qm.config, "pack": section_to_dict(cfg)}
     console.info(f"packing {len(qm.quantized)} quantized and {len(qm.passthrough)} passthrough tensors")
     report = dict(write_artifact(qm, out_path, codec=codec, sample_bytes=samples))
     report["show_tensors"] = show_tensors
@@ -136,16 +140,20 @@ def _render_size(r: dict) -> None:
               help="Code file to count (repeatable). Default: the script `golf bundle` writes, what a submission ships.")
 @click.option("--source", "raw_source", is_flag=True,
               help="Count the raw golfcli source files the bundle is made from, instead of the bundle.")
-@click.option("--limit", type=int, default=None, help="Byte cap (default: pack.limit = 16,000,000, decimal).")
+@click.option("--limit", type=int, default=None,
+              help="Byte cap (default: pack.limit, the artifact's stored one, else 16,000,000, decimal).")
 @config_options
 @json_option
 def verify_size_cmd(artifact: str, code_files: tuple[str, ...], raw_source: bool, limit: int | None,
                     preset: str | None, config_file: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over."""
+    """Model bytes + code bytes against the cap: exit 0 when it fits, 1 when over.
+
+    The cap: --limit > --set > --config/--preset > the artifact's stored [pack] > 16,000,000.
+    """
     from golfcli.artifact import verify_size
 
-    cap = limit if limit is not None else resolve_config(preset, config_file, overrides).pack.limit
-    result = verify_size(artifact, list(code_files) or None, cap, source=raw_source)
+    result = verify_size(artifact, list(code_files) or None, limit, source=raw_source, preset=preset,
+                         config_file=config_file, overrides=overrides)
     emit(result, as_json, _render_size)
     if not result["fits"]:
         sys.exit(1)

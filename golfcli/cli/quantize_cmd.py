@@ -7,9 +7,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.cli.options import (check_config_inputs, config_options, emit, json_option, overwrite_option,
-                                 section_flags, section_options)
+from golfcli.cli.options import config_options, emit, json_option, overwrite_option, section_flags, section_options
 from golfcli.config.quant import QuantConfig
+from golfcli.config.resolve import resolve_settings
 from golfcli.io import check_output_file
 
 
@@ -67,7 +67,7 @@ def command(checkpoint, out, hessians, preset, config_file, overrides, overwrite
     """
     check_output_file(out, overwrite, "quantized file")
     flags = section_flags(QuantConfig, "quant", settings)
-    check_config_inputs(preset, config_file, overrides, ("quant",))
+    resolve_settings(None, preset, config_file, overrides, {"quant": flags}, reads=("quant",))  # before torch
     from golfcli.quant.quantize import quantize
 
     result = quantize(checkpoint, out, hessians, preset=preset, config_file=config_file, overrides=overrides, **flags)

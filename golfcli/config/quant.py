@@ -85,10 +85,16 @@ class QuantConfig:
                                    default_factory=lambda: [4, 5, 6, 7, 8], help="Widths the planner may pick.")
 
     def validate(self) -> "QuantConfig":
-        """Raise a SettingError (naming the [quant] key) for impossible settings; return self.
+        """Raise a SettingError (naming the [quant] key) for impossible settings; return self."""
+        from golfcli.bitwidths import parse_bits, parse_clip, parse_clip_rules, parse_rules  # (it imports config)
 
-        Widths, rules and clip rules are parsed (and so checked) by the stage that uses them.
-        """
+        for name in ("attn_bits", "mlp_bits", "embed_bits", "other_bits", "hessian_top_bits", "hessian_rest_bits"):
+            parse_bits(getattr(self, name), f"quant.{name}")
+        for bits in self.plan_bits:
+            parse_bits(bits, "quant.plan_bits")
+        parse_rules(self.rules)
+        parse_clip(self.clip)
+        parse_clip_rules(self.clip_rules)
         require(self.method in QUANT_METHODS, "quant.method",
                 f"must be one of {', '.join(QUANT_METHODS)}, got {self.method!r}")
         for name in ("hessian_top_n", "damp", "passthrough_max", "target_bytes", "code_bytes"):

@@ -16,6 +16,7 @@ WARMDOWN_CLOCKS = ("time", "steps")
 QAT_MODES = ("off", "ste", "noise")
 SHIP_WEIGHTS = ("final", "ema", "swa", "auto")
 EMBED_DTYPES = ("fp32", "bf16")
+AVERAGE_MODES = ("final", "ema", "swa", "exp", "auto")  # `golf ema --mode`
 
 
 @dataclass

@@ -5,70 +5,23 @@ scale of a row is c / grid_max(bits). `search` offers several percentiles of |w|
 the quantizer keep, for every row, the candidate with the smallest (Hessian-weighted) error;
 `sdclip:K` uses c = K·std(row) (unbiased, as the records); `percentile:P` uses the P-quantile of |w| in each row (P in (0, 1]).
 `quant.clip_rules` (REGEX=CLIP) give tensors a rule of their own, e.g. record-1493's k = 20 for the
-embedding beside k = 12.85 for the matrices.
+embedding beside k = 12.85 for the matrices. Parsing them is `golfcli.bitwidths`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import torch
 
-from golfcli.errors import GolfError
+from golfcli.bitwidths import ClipRule, parse_clip, parse_clip_rules  # torch-free, for config validation
 from golfcli.qtensor import grid_max
 
 # Percentiles of |w| per row tried by `search` (1.0 = the row maximum, i.e. no clipping).
 SEARCH_PERCENTILES = (0.99, 0.995, 0.999, 0.9999, 1.0)
 # Smallest stored scale (fp16 tiny, as golfcli.qtensor): keeps all-zero rows finite.
 MIN_SCALE = float(torch.finfo(torch.float16).tiny)
-
-
-@dataclass(frozen=True)
-class ClipRule:
-    """A parsed `--clip` value."""
-
-    kind: str  # "search", "sdclip" or "percentile"
-    value: float = 0.0
-
-    def __str__(self) -> str:
-        return self.kind if self.kind == "search" else f"{self.kind}:{self.value:g}"
-
-
-def parse_clip(text: str) -> ClipRule:
-    """Parse `search`, `sdclip:K` (K > 0) or `percentile:P` (0 < P ≤ 1; P > 1 is read as a percent)."""
-    spec = text.strip().lower()
-    if spec == "search":
-        return ClipRule("search")
-    kind, _, raw = spec.partition(":")
-    if kind not in ("sdclip", "percentile") or not raw:
-        raise GolfError(f"--clip must be search, sdclip:K or percentile:P, got {text!r}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise GolfError(f"--clip {kind} needs a number, got {raw!r}") from None
-    if kind == "percentile" and 1.0 < value <= 100.0:
-        value = round(value / 100.0, 12)
-    if value <= 0 or (kind == "percentile" and value > 1.0):
-        raise GolfError(f"--clip {text!r} is out of range ({'K > 0' if kind == 'sdclip' else '0 < P <= 1'})")
-    return ClipRule(kind, value)
-
-
-def parse_clip_rules(rules: list[str]) -> list[tuple[re.Pattern, ClipRule]]:
-    """`REGEX=CLIP` strings (e.g. `tok_emb=sdclip:20`) → (pattern, rule) pairs; the last `=` separates them."""
-    parsed = []
-    for text in rules:
-        pattern, sep, clip = text.rpartition("=")
-        if not sep or not pattern:
-            raise GolfError(
-                f"quant.clip_rules entries must look like REGEX=CLIP (e.g. 'tok_emb=sdclip:20'), got {text!r}"
-            )
-        try:
-            parsed.append((re.compile(pattern), parse_clip(clip)))
-        except re.error as exc:
-            raise GolfError(f"quant.clip_rules {text!r}: bad regular expression ({exc})") from None
-    return parsed
 
 
 def clip_for(name: str, default: ClipRule, rules: list[tuple[re.Pattern, ClipRule]]) -> ClipRule:

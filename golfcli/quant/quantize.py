@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from golfcli import console
-from golfcli.bitwidths import bits_for, parse_bits, parse_rules
+from golfcli.bitwidths import bits_for, parse_clip, parse_clip_rules, parse_rules
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import QuantConfig, config_to_dict
 from golfcli.config.quant import QUANT_METHODS
@@ -32,7 +32,7 @@ from golfcli.io import provenance, require_file, sha256_file
 from golfcli.qtensor import QuantizedModel, QuantizedTensor, as_rows, dtype_name, role_of
 from golfcli.qtensor import save_quantized
 from golfcli.model.recurrence import RecurrenceSchedule
-from golfcli.quant.clip import clip_for, parse_clip, parse_clip_rules
+from golfcli.quant.clip import clip_for
 from golfcli.quant.hessians import load_hessians
 from golfcli.quant.plan import PlanOption, plan_bits
 from golfcli.quant.ranking import ranked_widths
@@ -44,20 +44,6 @@ NO_HESSIANS = (
     "GPTQ needs Hessians: run `golf gptq-calibrate CHECKPOINT --out hessians.safetensors` and pass "
     "--hessians hessians.safetensors, or choose --method rtn"
 )
-
-
-# --- settings -----------------------------------------------------------------------------------
-def check_widths(q: QuantConfig) -> None:
-    """Parse every width, rule and clip rule of `q` (the rest is `QuantConfig.validate`, run by the resolver)."""
-    for role in ("attn", "mlp", "embed", "other"):
-        parse_bits(getattr(q, f"{role}_bits"), f"--{role} bits")
-    for b in q.plan_bits:
-        parse_bits(b, "quant.plan_bits")
-    parse_rules(q.rules)
-    parse_clip(q.clip)
-    parse_clip_rules(q.clip_rules)
-    parse_bits(q.hessian_top_bits, "quant.hessian_top_bits")
-    parse_bits(q.hessian_rest_bits, "quant.hessian_rest_bits")
 
 
 # --- the stage ------------------------------------------------------------------------------------
@@ -83,7 +69,6 @@ def quantize(
     stored = cfg if quant is None else dataclasses.replace(cfg, quant=quant)
     resolved = resolve_settings(stored, preset, config_file, overrides, {"quant": flags}, reads=("quant",))
     q = resolved.config.quant
-    check_widths(q)
     rules = parse_rules(q.rules)
     clip = parse_clip(q.clip)
     clip_rules = parse_clip_rules(q.clip_rules)

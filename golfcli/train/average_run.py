@@ -26,7 +26,7 @@ import torch
 from golfcli import console
 from golfcli.checkpoint import load_checkpoint, save_checkpoint
 from golfcli.config import GolfConfig, load_config
-from golfcli.config.train import SHIP_WEIGHTS
+from golfcli.config.train import AVERAGE_MODES as MODES, SHIP_WEIGHTS
 from golfcli.distributed import pick_device
 from golfcli.errors import GolfError
 from golfcli.io import load_tensors, read_metadata
@@ -36,7 +36,6 @@ from golfcli.train.probe import Probe, make_probe, probe_loss
 from golfcli.train.run_dir import RunDir
 from golfcli.train.state import TRAIN_STATE_FORMAT, load_train_state
 
-MODES = ("final", "ema", "swa", "exp", "auto")
 AVERAGES = ("ema", "swa")  # the candidates auto weighs against the final weights
 
 

@@ -4,7 +4,7 @@ One step: take this rank's micro-batches, forward (bf16 autocast + torch.compile
 eager on CPU), backward, average gradients across ranks, clip, set learning rates from the
 schedule and Muon's momentum from its warmup, step Muon (matrices) and AdamW (embeddings,
 scalars), update the EMA, maybe take an SWA snapshot. Recurrence phases and late QAT switch at
-the top of a step. The clock counts training only: validation, checkpoints and the compile
+the top of a step. The clock (`clock.py`) counts training only: validation, checkpoints and the compile
 warmup (whose effect on weights, optimizer, RNG and data order is rolled back) are excluded.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +29,7 @@ from golfcli.model import kernels
 from golfcli.train import distributed as D
 from golfcli.train.averaging import EMA, SWA
 from golfcli.train.background import BackgroundWriter
+from golfcli.train.clock import TrainClock
 from golfcli.train.muon import Muon
 from golfcli.train.phases import final_phase_weights
 from golfcli.train.qat import export_bits, qat_due
@@ -481,168 +481,177 @@ def _train(
     if dist.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    tc = cfg.train
     _check_inputs(cfg)
-    run = RunDir(out)
-    latest = _prepare_run_dir(run, cfg, resume, dist)
+    latest = _prepare_run_dir(RunDir(out), cfg, resume, dist)
     D.barrier(dist)
     say = console.info if dist.is_main else (lambda _msg: None)
 
     trainer = Trainer(cfg, out, dist)
     with contextlib.closing(trainer):
-        trainer.load_validation()
-        if latest is not None:
-            trainer.resume_from(latest)
-            step = trainer.state.step
-            if D.all_reduce_max(step, dist) != -D.all_reduce_max(-step, dist):
-                raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
-                                "every rank sees", out)
-            say(f"resumed from {latest} at step {trainer.state.step}")
-        st, model, schedule = trainer.state, trainer.model, trainer.schedule
-        say(f"attention kernel: {trainer.attention_kernel}")
-        trainer.metrics.write({"step": st.step, "attention_kernel": trainer.attention_kernel})
-        trainer.compile_warmup()
+        _begin(trainer, latest, say)
+        st = trainer.state
+        with _Display(dist.is_main, trainer.schedule, max_steps) as display:
+            clock = TrainClock(D.LaggedClock(dist, st.elapsed), trainer.schedule.max_seconds, st.elapsed,
+                               cfg.train.iterations, max_steps, trainer.sync)
+            stopped, last_loss = _loop(trainer, clock, display, say, on_step)
+        return _finish(trainer, say, {"stopped_by": stopped, "final_loss": last_loss})
 
-        cap_steps = min(tc.iterations, max_steps) if max_steps is not None else tc.iterations
-        tokens_per_step = tc.batch_tokens
-        elapsed = st.elapsed
-        last_val: dict[str, Any] = {}
-        last_loss: float | None = None
-        losses: list[tuple[int, torch.Tensor]] = []
-        window_t, window_step = time.perf_counter(), st.step
-        stopped = None
-        if st.step >= cap_steps:
-            stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-        elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-            stopped = "max_seconds"
-        lr_scale = schedule.lr_scale(st.step, elapsed)
 
-        def log_event(event: str, **extra: Any) -> None:
-            trainer.metrics.write({"step": st.step, "event": event, "elapsed": round(elapsed, 3), **extra})
-            say(f"step {st.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
+def _begin(trainer: Trainer, latest: Path | None, say: Callable[[str], None]) -> None:
+    """Validation data, the resumed state (the same step on every rank), the compile warmup."""
+    trainer.load_validation()
+    if latest is not None:
+        trainer.resume_from(latest)
+        step = trainer.state.step
+        if D.all_reduce_max(step, trainer.dist) != -D.all_reduce_max(-step, trainer.dist):
+            raise GolfError("ranks resumed from different steps: the run directory must be on a filesystem "
+                            "every rank sees", trainer.run.root)
+        say(f"resumed from {latest} at step {step}")
+    say(f"attention kernel: {trainer.attention_kernel}")
+    trainer.metrics.write({"step": trainer.state.step, "attention_kernel": trainer.attention_kernel})
+    trainer.compile_warmup()
 
-        def run_validation() -> None:
-            nonlocal last_val
-            last_val = trainer.validate()
-            trainer.metrics.write({"step": st.step, "elapsed": round(elapsed, 3), **last_val})
-            say(f"step {st.step}: val_loss {last_val['val_loss']:.4f} val_bpb {last_val['val_bpb']:.4f}")
 
-        clock = D.LaggedClock(dist, elapsed)
-        with _Display(dist.is_main, schedule, max_steps) as display:
-            t0 = time.perf_counter()
-            while stopped is None:
-                step = st.step
-                frac = schedule.progress(step, elapsed)
-                phase = model.schedule.phase_for(step, frac)
-                if phase != model.phase:
-                    model.set_phase(phase, copy_untied=True)
-                    st.phase = phase
-                    log_event("phase", phase=phase)
-                lr_scale = schedule.lr_scale(step, elapsed)
-                if not st.qat_on and qat_due(tc, step, lr_scale):
-                    model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
-                    st.qat_on = True
-                    log_event("qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
-                loss = trainer.step(step, lr_scale)
-                if trainer.ema is not None:
-                    trainer.ema.update(trainer.current_weights())
-                st.step = step + 1
-                st.tokens += tokens_per_step
-                if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
-                        and model.phase == model.final_phase):
-                    trainer.swa.add(trainer.current_weights())
-                losses.append((step, loss))
+def _loop(trainer: Trainer, clock: TrainClock, display: "_Display", say: Callable[[str], None],
+          on_step: Callable[[dict[str, Any]], None] | None) -> tuple[str, float | None]:
+    """Step, log, maybe validate or checkpoint (off the clock), until the clock says stop."""
+    st, tc = trainer.state, trainer.tc
+    losses: list[tuple[int, torch.Tensor]] = []
+    last_loss = None
+    stopped = clock.stop_reason(st.step)
+    while stopped is None:
+        lr_scale = _top_of_step(trainer, clock.elapsed, say)
+        losses.append((st.step, trainer.step(st.step, lr_scale)))
+        _after_step(trainer, lr_scale)
+        clock.tick()
+        stopped = clock.stop_reason(st.step)
+        do_val, do_ckpt = (n > 0 and st.step % n == 0 and stopped is None for n in (tc.val_every, tc.checkpoint_every))
+        if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
+            last_loss = _log(trainer, losses, lr_scale, clock, display, on_step)
+        if do_val or do_ckpt:
+            with clock.paused():
+                st.elapsed = clock.spent
+                if do_val:
+                    _validate(trainer, clock.elapsed, say)
+                if do_ckpt:
+                    trainer.save_state(background=True)
+    st.elapsed = clock.stop()
+    return stopped, last_loss
 
-                now = time.perf_counter()
-                elapsed = clock.agree(st.elapsed + (now - t0))
-                if st.step >= cap_steps:
-                    stopped = "iterations" if st.step >= tc.iterations else "max_steps"
-                elif schedule.max_seconds > 0 and elapsed >= schedule.max_seconds:
-                    stopped = "max_seconds"
-                do_val = tc.val_every > 0 and st.step % tc.val_every == 0 and stopped is None
-                do_ckpt = tc.checkpoint_every > 0 and st.step % tc.checkpoint_every == 0 and stopped is None
-                if st.step % max(tc.log_every, 1) == 0 or stopped or do_val or do_ckpt:
-                    values = torch.stack([v for _, v in losses]).cpu()
-                    bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
-                    if D.broadcast_flag(bool(bad), dist):
-                        trainer.writer.wait()
-                        last = run.latest_checkpoint()
-                        kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
-                        what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
-                        raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", out)
-                    now = time.perf_counter()
-                    dt = now - window_t
-                    n = st.step - window_step
-                    ms = 1000 * dt / max(n, 1)
-                    record = {
-                        "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
-                        "tokens": st.tokens, "ms_per_step": round(ms, 3),
-                        "tokens_per_s": round(n * tokens_per_step / dt, 1) if dt > 0 else None,
-                        "elapsed": round(elapsed, 3), "phase": model.phase, "qat": st.qat_on,
-                    }
-                    trainer.metrics.write(record)
-                    last_loss = record["loss"]
-                    display.update(st.step, elapsed, f"step {st.step} loss {record['loss']:.4f} "
-                                   f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
-                    if on_step:
-                        on_step(record)
-                    losses.clear()
-                    window_t, window_step = now, st.step
-                if do_val or do_ckpt:
-                    trainer.sync()
-                    st.elapsed = st.elapsed + (time.perf_counter() - t0)
-                    if do_val:
-                        run_validation()
-                    if do_ckpt:
-                        trainer.save_state(background=True)
-                    t0 = time.perf_counter()
-                    window_t = t0
-            trainer.sync()
-            clock.settle()
-            st.elapsed = st.elapsed + (time.perf_counter() - t0)
-            elapsed = st.elapsed
 
-        checkpoint = trainer.save_state()
-        if model.phase != model.final_phase:
-            say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
-                f"(phase {model.final_phase}, untied copies from their base weights)")
-            model.load_state_dict(final_phase_weights(cfg, model.state_dict(), model.phase))
-            model.set_phase(model.final_phase, copy_untied=False)
-        run_validation()
-        summary: dict[str, Any] = {
-            "run_dir": str(out), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
-            "stopped_by": stopped, "final_loss": last_loss, "world_size": dist.world_size,
-            "device": str(dist.device), "compiled": trainer.forward is not model,
-            "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
-            "val_tokens": last_val.get("val_tokens"),
-        }
-        extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
+def _event(trainer: Trainer, elapsed: float, say: Callable[[str], None], event: str, **extra: Any) -> None:
+    trainer.metrics.write({"step": trainer.state.step, "event": event, "elapsed": round(elapsed, 3), **extra})
+    say(f"step {trainer.state.step}: {event}" + "".join(f" {k}={v}" for k, v in extra.items()))
+
+
+def _top_of_step(trainer: Trainer, elapsed: float, say: Callable[[str], None]) -> float:
+    """Switch the recurrence phase and late QAT when due; the step's LR scale."""
+    st, model, tc, step = trainer.state, trainer.model, trainer.tc, trainer.state.step
+    phase = model.schedule.phase_for(step, trainer.schedule.progress(step, elapsed))
+    if phase != model.phase:
+        model.set_phase(phase, copy_untied=True)
+        st.phase = phase
+        _event(trainer, elapsed, say, "phase", phase=phase)
+    lr_scale = trainer.schedule.lr_scale(step, elapsed)
+    if not st.qat_on and qat_due(tc, step, lr_scale):
+        model.set_qat(tc.qat_mode, trainer.qat_bits, seed=0)
+        st.qat_on = True
+        _event(trainer, elapsed, say, "qat", mode=tc.qat_mode, lr_scale=round(lr_scale, 4))
+    return lr_scale
+
+
+def _after_step(trainer: Trainer, lr_scale: float) -> None:
+    """Fold the new weights into the EMA, count the step, maybe take an SWA snapshot."""
+    st, tc, model = trainer.state, trainer.tc, trainer.model
+    if trainer.ema is not None:
+        trainer.ema.update(trainer.current_weights())
+    st.step += 1
+    st.tokens += tc.batch_tokens
+    if (trainer.swa is not None and lr_scale < tc.swa_threshold and st.step % tc.swa_every == 0
+            and model.phase == model.final_phase):
+        trainer.swa.add(trainer.current_weights())
+
+
+def _log(trainer: Trainer, losses: list[tuple[int, torch.Tensor]], lr_scale: float, clock: TrainClock,
+         display: "_Display", on_step: Callable[[dict[str, Any]], None] | None) -> float:
+    """Read the losses since the last log (stop on NaN/inf on any rank), write a metrics line; the last loss."""
+    st = trainer.state
+    values = torch.stack([v for _, v in losses]).cpu()
+    bad = [s for (s, _), v in zip(losses, values.tolist()) if not math.isfinite(v)]
+    if D.broadcast_flag(bool(bad), trainer.dist):
+        trainer.writer.wait()
+        last = trainer.run.latest_checkpoint()
+        kept = f"; the last good checkpoint is {last}" if last else "; no checkpoint was written yet"
+        what = f"at step {bad[0]}" if bad else f"on another rank by step {st.step - 1}"
+        raise GolfError(f"training loss became NaN/inf {what}; stopped{kept}", trainer.run.root)
+    dt, n = clock.lap(), len(losses)
+    ms = 1000 * dt / max(n, 1)
+    record = {
+        "step": st.step, "loss": float(values[-1]), "lr_scale": round(lr_scale, 6),
+        "tokens": st.tokens, "ms_per_step": round(ms, 3),
+        "tokens_per_s": round(n * trainer.tc.batch_tokens / dt, 1) if dt > 0 else None,
+        "elapsed": round(clock.elapsed, 3), "phase": trainer.model.phase, "qat": st.qat_on,
+    }
+    trainer.metrics.write(record)
+    display.update(st.step, clock.elapsed, f"step {st.step} loss {record['loss']:.4f} "
+                   f"lr×{lr_scale:.3f} {record['tokens_per_s'] or 0:,.0f} tok/s {ms:.1f} ms/step")
+    if on_step:
+        on_step(record)
+    losses.clear()
+    return record["loss"]
+
+
+def _validate(trainer: Trainer, elapsed: float, say: Callable[[str], None]) -> dict[str, Any]:
+    val = trainer.validate()
+    trainer.metrics.write({"step": trainer.state.step, "elapsed": round(elapsed, 3), **val})
+    say(f"step {trainer.state.step}: val_loss {val['val_loss']:.4f} val_bpb {val['val_bpb']:.4f}")
+    return val
+
+
+def _finish(trainer: Trainer, say: Callable[[str], None], summary: dict[str, Any]) -> dict[str, Any]:
+    """Last checkpoint, weights at full depth, final validation; final (and EMA, SWA) files; the summary."""
+    cfg, st, model, dist, run, tc = trainer.cfg, trainer.state, trainer.model, trainer.dist, trainer.run, trainer.tc
+    checkpoint = trainer.save_state()
+    if model.phase != model.final_phase:
+        say(f"run ended in recurrence phase {model.phase}; final weights are written at full depth "
+            f"(phase {model.final_phase}, untied copies from their base weights)")
+        model.load_state_dict(final_phase_weights(cfg, model.state_dict(), model.phase))
+        model.set_phase(model.final_phase, copy_untied=False)
+    last_val = _validate(trainer, st.elapsed, say)
+    summary = {
+        "run_dir": str(run.root), "steps": st.step, "seconds": round(st.elapsed, 3), "tokens": st.tokens,
+        **summary, "world_size": dist.world_size,
+        "device": str(dist.device), "compiled": trainer.forward is not model,
+        "val_loss": last_val.get("val_loss"), "val_bpb": last_val.get("val_bpb"),
+        "val_tokens": last_val.get("val_tokens"),
+    }
+    extra = {"step": st.step, "source": "train", "seconds": round(st.elapsed, 3)}
+    if dist.is_main:
+        save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
+    paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
+             "final": str(run.final)}
+    if trainer.ema is not None:
+        ema_w = trainer.ema.weights()
+        if st.phase != model.final_phase:
+            ema_w = final_phase_weights(cfg, ema_w, st.phase)
+        ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
+        ema_val = trainer.validate_weights(ema_w)
+        summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
+        trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
+                               **{f"ema_{k}": v for k, v in ema_val.items()}})
         if dist.is_main:
-            save_checkpoint(run.final, model.state_dict(), cfg, weights="final", **extra)
-        paths = {"config": str(run.config), "metrics": str(run.metrics), "checkpoint": str(checkpoint),
-                 "final": str(run.final)}
-        if trainer.ema is not None:
-            ema_w = trainer.ema.weights()
-            if st.phase != model.final_phase:
-                ema_w = final_phase_weights(cfg, ema_w, st.phase)
-            ema_w = {k: v.to(model.state_dict()[k].device) for k, v in ema_w.items()}
-            ema_val = trainer.validate_weights(ema_w)
-            summary["ema_val_loss"], summary["ema_val_bpb"] = ema_val["val_loss"], ema_val["val_bpb"]
-            trainer.metrics.write({"step": st.step, "elapsed": round(st.elapsed, 3),
-                                   **{f"ema_{k}": v for k, v in ema_val.items()}})
-            if dist.is_main:
-                save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
-                                **extra)
-            paths["ema"] = str(run.ema)
-        if trainer.swa is not None and trainer.swa.count:
-            if dist.is_main:
-                save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
-                                **extra)
-            paths["swa"] = str(run.swa)
-        summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
-        summary["paths"] = paths
-        D.barrier(dist)
-        return summary
+            save_checkpoint(run.ema, ema_w, cfg, weights="ema", decay=tc.ema_decay, updates=trainer.ema.updates,
+                            **extra)
+        paths["ema"] = str(run.ema)
+    if trainer.swa is not None and trainer.swa.count:
+        if dist.is_main:
+            save_checkpoint(run.swa, trainer.swa.weights(), cfg, weights="swa", snapshots=trainer.swa.count,
+                            **extra)
+        paths["swa"] = str(run.swa)
+    summary["swa_snapshots"] = trainer.swa.count if trainer.swa else 0
+    summary["paths"] = paths
+    D.barrier(dist)
+    return summary
 
 
 __all__ = ["train", "Trainer"]
