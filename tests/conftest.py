@@ -1,5 +1,5 @@
-"""Shared fixtures: the built-in corpus and one tiny `golf run` (each built once per session), and
-the real challenge sample.
+"""Shared fixtures: the built-in corpus and one tiny `golf run` (each built once per test run, also
+when pytest-xdist spreads the modules over several workers), and the real challenge sample.
 
 Most tests train, quantize and score on the built-in corpus (`golf data builtin`), so they run on
 any checkout. Only tests where the real data itself matters (byte-identical shards, the metric's
@@ -14,8 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 # One thread per process: the suite starts subprocesses (torchrun, the CLI, examples) on a 2-core
 # machine, and oversubscribed OpenMP threads made some steps 40x slower than a single thread.
@@ -41,12 +43,36 @@ class Corpus:
     summary: dict
 
 
+@contextmanager
+def built_once(tmp_path_factory, name: str) -> Iterator[tuple[Path, bool]]:
+    """(folder, done) for something every worker of this test run shares: the first xdist worker to
+    take the lock builds it into `folder` (done False), later ones find it built (done True). Without
+    xdist it is a fresh temporary folder."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield tmp_path_factory.mktemp(name), False
+        return
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent / name
+    with FileLock(f"{root}.lock"):
+        done = (root / ".built").exists()
+        if not done:
+            shutil.rmtree(root, ignore_errors=True)  # what a failed build left
+            root.mkdir()
+        yield root, done
+        (root / ".built").touch()
+
+
 @pytest.fixture(scope="session")
 def builtin_data(tmp_path_factory) -> Corpus:
     """The built-in corpus, built once: 1 val shard (~59k tokens), 3 train shards, a 1024-piece tokenizer."""
     from golfcli.data.builtin import build_builtin
 
-    summary = build_builtin(tmp_path_factory.mktemp("builtin") / "data", workers=1)
+    with built_once(tmp_path_factory, "builtin") as (root, done):
+        if not done:
+            summary = build_builtin(root / "data", workers=1)
+            (root / "summary.json").write_text(json.dumps(summary))
+        summary = json.loads((root / "summary.json").read_text())
     return Corpus(Path(summary["data_dir"]), Path(summary["tokenizer"]), summary)
 
 
@@ -56,13 +82,15 @@ def small_corpus(builtin_data: Corpus, tmp_path_factory) -> Corpus:
     (`golf run`, examples/) whose every evaluation scores the whole split."""
     from golfcli.data.shards import read_shard, write_shard
 
-    out = tmp_path_factory.mktemp("builtin-small") / "data"
-    out.mkdir()
-    for shard in sorted(builtin_data.data_dir.glob("fineweb_train_*.bin")):
-        shutil.copyfile(shard, out / shard.name)
-    shutil.copyfile(builtin_data.tokenizer, out / "tokenizer.model")
-    val = read_shard(builtin_data.data_dir / "fineweb_val_000000.bin")
-    write_shard(out / "fineweb_val_000000.bin", val[:SMALL_VAL_TOKENS])
+    with built_once(tmp_path_factory, "builtin-small") as (root, done):
+        out = root / "data"
+        if not done:
+            out.mkdir()
+            for shard in sorted(builtin_data.data_dir.glob("fineweb_train_*.bin")):
+                shutil.copyfile(shard, out / shard.name)
+            shutil.copyfile(builtin_data.tokenizer, out / "tokenizer.model")
+            val = read_shard(builtin_data.data_dir / "fineweb_val_000000.bin")
+            write_shard(out / "fineweb_val_000000.bin", val[:SMALL_VAL_TOKENS])
     return Corpus(out, out / "tokenizer.model", {})
 
 
@@ -94,12 +122,15 @@ TINY_RUN_SETTINGS = ("train.iterations=12", "train.loader=coprime", "train.val_e
 
 @pytest.fixture(scope="session")
 def tiny_run(small_corpus: Corpus, tmp_path_factory) -> TinyRun:
-    """`golf run --preset tiny --hedge` on the small corpus, once per session."""
-    home = tmp_path_factory.mktemp("tiny-run-home")
-    run = TinyRun(home, home / "tiny run", {}, TINY_RUN_SETTINGS)
-    proc = subprocess.run(run.argv(small_corpus, "tiny run"), capture_output=True, text=True, cwd=home)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return TinyRun(home, run.out, json.loads(proc.stdout), TINY_RUN_SETTINGS)
+    """`golf run --preset tiny --hedge` on the small corpus, once per test run."""
+    with built_once(tmp_path_factory, "tiny-run-home") as (home, done):
+        run = TinyRun(home, home / "tiny run", {}, TINY_RUN_SETTINGS)
+        if not done:
+            proc = subprocess.run(run.argv(small_corpus, "tiny run"), capture_output=True, text=True, cwd=home)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            (home / "summary.json").write_text(proc.stdout)
+        summary = json.loads((home / "summary.json").read_text())
+    return TinyRun(home, run.out, summary, TINY_RUN_SETTINGS)
 
 
 @pytest.fixture(autouse=True)

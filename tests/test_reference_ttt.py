@@ -90,18 +90,19 @@ def test_ttt_bpb_equals_eval_val_ttt(monkeypatch, extra, batch):
     tables = byte_tables(VOCAB)
     cfg = dataclasses.replace(_golf_cfg(), ttt_batch_seqs=batch)
     assert cfg.grid_tail  # the preset's: the script's shorter last window
-    plain = evaluate(copy.deepcopy(golf), stream, tables, "sliding", cfg)
-    aligned = evaluate(copy.deepcopy(golf), stream, tables, "sliding", dataclasses.replace(cfg, grid_tail=False),
-                       ttt=True)
     ref_loss, ref_bpb = _script_ttt(mod, h, ref, stream, tables, batch)
+    if extra == 0:
+        plain = evaluate(copy.deepcopy(golf), stream, tables, "sliding", cfg)
+        assert abs(plain["val_bpb"] - ref_bpb) > 1e-3  # TTT changed the score well beyond the tolerance
+    if batch == 32:  # golf's default end-aligned last window: the same on the grid; off it, its 31 targets see more
+        aligned = evaluate(copy.deepcopy(golf), stream, tables, "sliding", dataclasses.replace(cfg, grid_tail=False),
+                           ttt=True)
+        assert (abs(aligned["val_bpb"] - ref_bpb) <= 1e-7) == (extra == 0)
     got = evaluate(golf, stream, tables, "sliding", cfg, ttt=True)
     assert got["tokens_scored"] == N_TOKENS + extra - 1 and got["ttt_chunks"] == 5 and got["ttt_trained_chunks"] == 4
-    assert abs(plain["val_bpb"] - ref_bpb) > 1e-3  # TTT changed the score well beyond the tolerance
     # measured: |Δbpb| ≈ 2e-9 (float32 summation order); 1e-7 still tells the two tails apart
     assert got["val_loss"] == pytest.approx(ref_loss, abs=1e-7)
     assert got["val_bpb"] == pytest.approx(ref_bpb, abs=1e-7)
-    # golf's default end-aligned last window: the same on the grid; off it, its 31 targets see more context
-    assert (abs(aligned["val_bpb"] - ref_bpb) <= 1e-7) == (extra == 0)
 
 
 def test_grid_tail_keeps_the_grids_shorter_last_window():
