@@ -2,7 +2,8 @@
 
 Weights are copied from the reference model into golf's through a name/shape map only
 (reference_scripts.py); both run in float32 on CPU, except the RoPE buffer that the baseline's and
-record 1493's `.bfloat16()` leaves in bf16 (model.rope_dtype, tests/test_reference_rope.py). Every weight is perturbed first so that the
+record 1493's `.bfloat16()` leaves in bf16 and PR #363's casts back to float32 (model.rope_dtype,
+tests/test_reference_rope.py). Every weight is perturbed first so that the
 zero-initialised ones take part. Logits agree to 1e-4 and every gradient to 1e-4 relative.
 """
 
@@ -51,11 +52,12 @@ def check_equal(ref, golf, ids, ref_logits, pairs, ref_loss) -> None:
     assert errors[worst] <= TOL, f"gradient of {worst} differs by {errors[worst]:.3g} (relative)"
 
 
-def bf16_rotary(mod, ref) -> None:
-    """What the script's `.bfloat16()` does to its Rotary buffers (golf's model.rope_dtype = "bf16")."""
+def bf16_rotary(mod, ref, back: torch.dtype | None = None) -> None:
+    """What the script's `.bfloat16()` does to its Rotary buffers (golf's model.rope_dtype = "bf16"), then
+    casting them `back` (PR #363's main(): model.rope_dtype = "bf16_inv_freq")."""
     for m in ref.modules():
         if isinstance(m, mod.Rotary):
-            m.inv_freq, m._cos_cached = m.inv_freq.bfloat16(), None
+            m.inv_freq, m._cos_cached = m.inv_freq.bfloat16().to(back or torch.bfloat16), None
 
 
 # --- baseline --------------------------------------------------------------------------------
@@ -165,6 +167,7 @@ def pr363_pair(**dims):
         xsa_last_n=h.xsa_last_n,
     )
     golf = golf_model("pr363", model_dim=h.model_dim, num_heads=h.num_heads, num_kv_heads=h.num_kv_heads)
+    bf16_rotary(mod, ref, back=torch.float32)
     return mod, ref, golf
 
 

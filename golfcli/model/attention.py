@@ -24,7 +24,8 @@ class Rotary(nn.Module):
 
     `dtype = "bf16"` computes the tables the scripts get from a `.bfloat16()` model (record 1493, the
     baseline): their bf16 `inv_freq` buffer, the position grid, angles and cos/sin in bf16, for every
-    length the base is not rescaled for (a rescaled base is computed in float32, as there).
+    length the base is not rescaled for (a rescaled base is computed in float32, as there);
+    "bf16_inv_freq" rounds only the frequencies (PR #363 casts that buffer back to float32).
     """
 
     def __init__(self, head_dim: int, dims: int, base: float, train_seq_len: int, dtype: str = "fp32"):
@@ -35,7 +36,8 @@ class Rotary(nn.Module):
         self.base = base
         self.train_seq_len = train_seq_len
         half = self.dims // 2  # the buffer as the scripts build it on the CPU, then round it
-        self.inv_bf16 = dtype == "bf16" and (1.0 / base ** (torch.arange(0, half, device="cpu") / half)).bfloat16().tolist()
+        self.inv_bf16 = dtype != "fp32" and (1.0 / base ** (torch.arange(0, half, device="cpu") / half)).bfloat16().tolist()
+        self.grid = torch.bfloat16 if dtype == "bf16" else torch.float32
 
     def base_for(self, length: int) -> float:
         """The RoPE base used for sequences of `length` tokens."""
@@ -47,8 +49,8 @@ class Rotary(nn.Module):
         """cos and sin (count, dims/2) for positions start..start+count−1."""
         half = self.dims // 2
         if self.inv_bf16 and self.base_for(length) == self.base:
-            inv_freq = torch.tensor(self.inv_bf16, device=device, dtype=torch.bfloat16)
-            pos = torch.arange(start, start + count, device=device, dtype=torch.bfloat16)
+            inv_freq = torch.tensor(self.inv_bf16, device=device, dtype=self.grid)
+            pos = torch.arange(start, start + count, device=device, dtype=self.grid)
         else:
             inv_freq = 1.0 / (self.base_for(length) ** (torch.arange(0, half, device=device, dtype=torch.float32) / half))
             pos = torch.arange(start, start + count, device=device, dtype=torch.float32)
