@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from golfcli.config import load_config
+from golfcli.config.base import SettingError
 from reference_scripts import copy_weights, golf_model, load_script, logits_via_final_norm, perturb, plain_pairs, tokens
 from test_reference_models import RECORD1493_ENV, RECORD1493_MODEL_END, RECORD1493_MUON, hyperparameters
 
@@ -145,3 +146,9 @@ def test_baseline_logits_equal_the_scripts_bfloat16_model_at_1024_tokens(monkeyp
     golf_of = lambda dtype: golf_model("baseline", rope_dtype=dtype, **TINY)  # noqa: E731
     deltas = _deltas(logits_via_final_norm(ref, ref, head), golf_of, ref, tokens(1024, 1, h.train_seq_len))
     assert deltas["bf16"] <= 1e-4 and deltas["fp32"] > 1e-3, deltas
+
+
+def test_an_unknown_rope_dtype_is_named_before_anything_is_built():
+    assert load_config("tiny").model.rope_dtype == "fp32"  # the default: fp32 tables
+    with pytest.raises(SettingError, match=r"model\.rope_dtype must be fp32, bf16 or bf16_inv_freq, got 'fp16'"):
+        load_config("record-1493", overrides=["model.rope_dtype=\"fp16\""])

@@ -47,13 +47,12 @@ class Rotary(nn.Module):
 
     def cos_sin(self, start: int, count: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin (count, dims/2) for positions start..start+count−1."""
-        half = self.dims // 2
-        if self.inv_bf16 and self.base_for(length) == self.base:
-            inv_freq = torch.tensor(self.inv_bf16, device=device, dtype=self.grid)
-            pos = torch.arange(start, start + count, device=device, dtype=self.grid)
-        else:
-            inv_freq = 1.0 / (self.base_for(length) ** (torch.arange(0, half, device=device, dtype=torch.float32) / half))
-            pos = torch.arange(start, start + count, device=device, dtype=torch.float32)
+        half, dtype = self.dims // 2, torch.float32
+        inv_freq = 1.0 / (self.base_for(length) ** (torch.arange(0, half, device=device, dtype=dtype) / half))
+        if self.inv_bf16 and self.base_for(length) == self.base:  # the scripts' buffer, where they use it
+            dtype = self.grid
+            inv_freq = torch.tensor(self.inv_bf16, device=device, dtype=dtype)
+        pos = torch.arange(start, start + count, device=device, dtype=dtype)
         angles = torch.outer(pos, inv_freq)
         return angles.cos(), angles.sin()
 
