@@ -3,7 +3,7 @@
 Weights are copied from the reference model into golf's through a name/shape map only
 (reference_scripts.py); both run in float32 on CPU, except the RoPE buffer that the baseline's and
 record 1493's `.bfloat16()` leaves in bf16 and PR #363's casts back to float32 (model.rope_dtype,
-tests/test_reference_rope.py). Every weight is perturbed first so that the
+tests/test_reference_rope.py; record-1204's reads its buffer only up to 1024 tokens and runs at 2048). Every weight is perturbed first so that the
 zero-initialised ones take part. Logits agree to 1e-4 and every gradient to 1e-4 relative.
 """
 

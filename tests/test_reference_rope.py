@@ -62,6 +62,22 @@ def test_record_1493_tables_equal_the_scripts_bfloat16_rotary_bit_for_bit(length
         assert _equal(fp32, want)
 
 
+def test_record_1204_keeps_fp32_tables_as_its_script_runs_only_rescaled_ones():
+    """Its Rotary (train length 1024) reads the bf16 buffer only up to 1024 tokens; at the 2048 it trains
+    and evaluates at it recomputes the rescaled base in float32: golf's fp32 tables, bit for bit."""
+    mod = load_script("record1204_train_gpt.py")
+    cfg = load_config("record-1204")
+    assert cfg.model.rope_dtype == "fp32" and cfg.train.seq_len == cfg.eval.seq_len == cfg.eval.window == 2048
+    m = cfg.model
+    ref = mod.Rotary(m.model_dim // m.num_heads, base=m.rope_base, train_seq_len=m.rope_train_seq_len,
+                     rope_dims=m.rope_dims).bfloat16()
+    golf = golf_model("record-1204")
+    assert _equal(_golf_tables(golf, 2048), _tables(ref, 2048))
+    # at lengths it never runs the script would use its bf16 buffer, which golf's "bf16" reproduces
+    assert not _equal(_golf_tables(golf, 1024), _tables(ref, 1024))
+    assert _equal(_golf_tables(golf_model("record-1204", rope_dtype="bf16"), 1024), _tables(ref, 1024))
+
+
 def test_baseline_and_pr363_tables_equal_their_scripts_rotary_bit_for_bit():
     cfg = load_config("baseline").model
     head_dim = cfg.model_dim // cfg.num_heads
