@@ -1,7 +1,9 @@
 """golf's presets compute the published scripts' functions (../shared/reference, loaded at test time).
 
 Weights are copied from the reference model into golf's through a name/shape map only
-(reference_scripts.py); both run in float32 on CPU. Every weight is perturbed first so that the
+(reference_scripts.py); both run in float32 on CPU, except the RoPE buffer that the baseline's and
+record 1493's `.bfloat16()` leaves in bf16 and PR #363's casts back to float32 (model.rope_dtype,
+tests/test_reference_rope.py; record-1204's reads its buffer only up to 1024 tokens and runs at 2048). Every weight is perturbed first so that the
 zero-initialised ones take part. Logits agree to 1e-4 and every gradient to 1e-4 relative.
 """
 
@@ -50,6 +52,14 @@ def check_equal(ref, golf, ids, ref_logits, pairs, ref_loss) -> None:
     assert errors[worst] <= TOL, f"gradient of {worst} differs by {errors[worst]:.3g} (relative)"
 
 
+def bf16_rotary(mod, ref, back: torch.dtype | None = None) -> None:
+    """What the script's `.bfloat16()` does to its Rotary buffers (golf's model.rope_dtype = "bf16"), then
+    casting them `back` (PR #363's main(): model.rope_dtype = "bf16_inv_freq")."""
+    for m in ref.modules():
+        if isinstance(m, mod.Rotary):
+            m.inv_freq, m._cos_cached = m.inv_freq.bfloat16().to(back or torch.bfloat16), None
+
+
 # --- baseline --------------------------------------------------------------------------------
 def baseline_pair(**dims):
     mod = load_script("baseline_train_gpt.py")
@@ -61,6 +71,7 @@ def baseline_pair(**dims):
                   qk_gain_init=h.qk_gain_init)
     golf = golf_model("baseline", vocab_size=h.vocab_size, num_layers=h.num_layers, model_dim=h.model_dim,
                       num_heads=h.num_heads, num_kv_heads=h.num_kv_heads, mlp_mult=float(h.mlp_mult))
+    bf16_rotary(mod, ref)
     return mod, ref, golf
 
 
@@ -126,6 +137,7 @@ def record1493_pair(**dims):
     ref = mod.GPT(h)
     golf = golf_model("record-1493", vocab_size=h.vocab_size, model_dim=h.model_dim, num_heads=h.num_heads,
                       num_kv_heads=h.num_kv_heads)
+    bf16_rotary(mod, ref)
     return mod, h, ref, golf
 
 
@@ -155,6 +167,7 @@ def pr363_pair(**dims):
         xsa_last_n=h.xsa_last_n,
     )
     golf = golf_model("pr363", model_dim=h.model_dim, num_heads=h.num_heads, num_kv_heads=h.num_kv_heads)
+    bf16_rotary(mod, ref, back=torch.float32)
     return mod, ref, golf
 
 

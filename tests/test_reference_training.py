@@ -173,9 +173,9 @@ def test_record_1493_bf16_embedding_trains_like_the_scripts(phase, monkeypatch):
     """The script's `GPT(h).bfloat16()` + `restore_fp32_params` vs golf with the preset's train.embed_dtype,
     3 steps with golf's CUDA optimizers (fused AdamW, bf16 Newton–Schulz) on CPU.
 
-    The script's `.bfloat16()` also rounds its RoPE `inv_freq` buffer (and position grid) to bf16, which
-    golf's rotary does not do; the test hands the script back its fp32 buffers so that it isolates the
-    table. With float32 forwards on both sides, what is compared is the bf16 table and its bf16 AdamW
+    The script's `.bfloat16()` also rounds its RoPE `inv_freq` buffer (golf's model.rope_dtype, compared
+    in tests/test_reference_rope.py); here the script gets its fp32 buffers back and golf fp32 tables, so
+    that the test isolates the table. With float32 forwards on both sides, what is compared is the bf16 table and its bf16 AdamW
     moments: losses within 1e-4 and most table entries bit-identical, where the same run with an fp32
     table (the control) shares almost no entry with the script.
     """
@@ -199,7 +199,7 @@ def test_record_1493_bf16_embedding_trains_like_the_scripts(phase, monkeypatch):
         assert {n for n, p in ref.named_parameters() if p.dtype != torch.float32} == {"tok_emb.weight"}
         ref.looping_active = phase == 1
         ref.tok_emb.register_forward_hook(upcast)
-        golf = golf_model("record-1493", vocab_size=1024, **SMALL)
+        golf = golf_model("record-1493", vocab_size=1024, rope_dtype="fp32", **SMALL)
         golf.set_phase(phase)
         if embed_dtype == "bf16":
             golf.tok_emb.bfloat16()  # what Trainer does with it (tests/test_embed_dtype.py)

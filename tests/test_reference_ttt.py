@@ -6,8 +6,8 @@ weights copied into golf's through the name map of reference_scripts.py, float32
 same sliding windows (off the stride grid the script's last window is shorter: the preset's
 eval.grid_tail), score each chunk before training on it, and train with the same SGD, cosine
 schedule, clip and epochs. The script's eval model is `.bfloat16()` + restore_fp32_params: its bf16
-table is reproduced by eval.ttt_embed_dtype (its own test); its bf16 RoPE table (inv_freq and positions
-rounded to bf16) golf does not express, so the script keeps fp32 buffers here. With one process
+table is reproduced by eval.ttt_embed_dtype (its own test); its bf16 RoPE buffer by the preset's
+model.rope_dtype, so the script's model gets it here. With one process
 nothing else differs; under torchrun the script splits
 each chunk's windows and sequences into contiguous rank shares and averages per-rank mean losses,
 golf splits each global batch and divides by the global token count: the same sums for the presets'
@@ -28,7 +28,7 @@ from eval_helpers import byte_tables
 from golfcli.config import load_config
 from golfcli.eval import evaluate
 from reference_scripts import copy_weights, golf_model, load_script, perturb, plain_pairs, tokens
-from test_reference_models import RECORD1493_ENV, RECORD1493_MODEL_END, hyperparameters
+from test_reference_models import RECORD1493_ENV, RECORD1493_MODEL_END, bf16_rotary, hyperparameters
 
 VOCAB, DIMS = 1024, {"model_dim": 64, "num_heads": 4, "num_kv_heads": 2}
 SEQ, STRIDE, CHUNK = 128, 32, 512
@@ -45,6 +45,7 @@ def _pair():
         setattr(h, k, v)
     torch.manual_seed(0)
     ref = mod.GPT(h)
+    bf16_rotary(mod, ref)  # the eval model's `.bfloat16()` rounds its RoPE buffer (model.rope_dtype)
     perturb(ref, seed=21, scale=0.02)
     ref.looping_active = True  # the eval model: `deserialize` then looping on
     golf = golf_model("record-1493", vocab_size=VOCAB, **DIMS)
@@ -122,8 +123,8 @@ def test_grid_tail_keeps_the_grids_shorter_last_window():
 def test_bf16_table_ttt_equals_eval_val_ttt_on_the_scripts_bf16_eval_model(monkeypatch):
     """The script's eval model (`.bfloat16()` + restore_fp32_params) scores and trains a bf16 table:
     eval.ttt_embed_dtype = "bf16" (the presets') does the same. Both forwards are kept in float32 around
-    the bf16 table (lookups upcast, the script's tied head casting the table as golf's does; golf has
-    no bf16 RoPE table, so the script keeps its fp32 one), so what is compared is SGD with momentum on a
+    the bf16 table (lookups upcast, the script's tied head casting the table as golf's does; both RoPE
+    tables bf16), so what is compared is SGD with momentum on a
     bf16 table; the control keeps golf's table in fp32 (with the same bf16-rounded values)."""
     import torch.nn.functional as F
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from golfcli.config.base import require, require_positive
+from golfcli.config.base import require, require_positive, setting
 
 
 @dataclass
@@ -33,6 +33,10 @@ class ModelConfig:
     rope_base: float = 10000.0
     rope_dims: int = 0  # 0 = full head_dim; else partial RoPE on the first rope_dims dims of each head
     rope_train_seq_len: int = 0  # >0: base·(T/len)^(r/(r−2)) for sequences longer than this (record NTK rescale)
+    rope_dtype: str = setting("fp32", help="RoPE tables: fp32; bf16 as a script's `.bfloat16()` model computes "
+                              "them (its bf16 inv_freq buffer: positions, angles and cos/sin in bf16) wherever the "
+                              "base is not rescaled (record 1493, the baseline); bf16_inv_freq: only the "
+                              "frequencies rounded, the rest fp32 (PR #363 casts that buffer back to float32).")
     qk_gain_init: float = 1.5
     xsa_last_n: int = 0  # exclusive self-attention (XSA) on the last N layers, counted per xsa_index
     xsa_index: str = "virtual"  # virtual: layers v ≥ V_full − N in every phase (record-1204) | physical: blocks
@@ -95,4 +99,6 @@ class ModelConfig:
                 f"must be a multiple of model.num_heads ({self.num_heads}), got {self.model_dim}")
         require(self.num_heads % self.num_kv_heads == 0, "model.num_heads",
                 f"must be a multiple of model.num_kv_heads ({self.num_kv_heads}), got {self.num_heads}")
+        require(self.rope_dtype in ("fp32", "bf16", "bf16_inv_freq"), "model.rope_dtype",
+                f"must be fp32, bf16 or bf16_inv_freq, got {self.rope_dtype!r}")
         return self

@@ -21,15 +21,23 @@ class Rotary(nn.Module):
     With `train_seq_len > 0` the base is NTK-rescaled for longer sequences:
     base' = base · (length / train_seq_len)^(dims / (dims − 2)), `length` being the sequence length
     (or the KV cache's capacity when generating).
+
+    `dtype = "bf16"` computes the tables the scripts get from a `.bfloat16()` model (record 1493, the
+    baseline): their bf16 `inv_freq` buffer, the position grid, angles and cos/sin in bf16, for every
+    length the base is not rescaled for (a rescaled base is computed in float32, as there);
+    "bf16_inv_freq" rounds only the frequencies (PR #363 casts that buffer back to float32).
     """
 
-    def __init__(self, head_dim: int, dims: int, base: float, train_seq_len: int):
+    def __init__(self, head_dim: int, dims: int, base: float, train_seq_len: int, dtype: str = "fp32"):
         super().__init__()
         self.dims = dims or head_dim
         if self.dims % 2 or self.dims > head_dim:
             raise ValueError(f"rope dims must be even and ≤ head_dim {head_dim}, got {self.dims}")
         self.base = base
         self.train_seq_len = train_seq_len
+        half = self.dims // 2  # the buffer as the scripts build it on the CPU, then round it
+        self.inv_bf16 = dtype != "fp32" and (1.0 / base ** (torch.arange(0, half, device="cpu") / half)).bfloat16().tolist()
+        self.grid = torch.bfloat16 if dtype == "bf16" else torch.float32
 
     def base_for(self, length: int) -> float:
         """The RoPE base used for sequences of `length` tokens."""
@@ -39,9 +47,12 @@ class Rotary(nn.Module):
 
     def cos_sin(self, start: int, count: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin (count, dims/2) for positions start..start+count−1."""
-        half = self.dims // 2
-        inv_freq = 1.0 / (self.base_for(length) ** (torch.arange(0, half, device=device, dtype=torch.float32) / half))
-        pos = torch.arange(start, start + count, device=device, dtype=torch.float32)
+        half, dtype = self.dims // 2, torch.float32
+        inv_freq = 1.0 / (self.base_for(length) ** (torch.arange(0, half, device=device, dtype=dtype) / half))
+        if self.inv_bf16 and self.base_for(length) == self.base:  # the scripts' buffer, where they use it
+            dtype = self.grid
+            inv_freq = torch.tensor(self.inv_bf16, device=device, dtype=dtype)
+        pos = torch.arange(start, start + count, device=device, dtype=dtype)
         angles = torch.outer(pos, inv_freq)
         return angles.cos(), angles.sin()
 

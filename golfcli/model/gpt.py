@@ -83,7 +83,7 @@ class GPT(nn.Module):
         d, n_virtual = cfg.model_dim, sched.num_virtual
         head_dim = d // cfg.num_heads
         kv_dim = cfg.num_kv_heads * head_dim
-        self.rotary = Rotary(head_dim, cfg.rope_dims, cfg.rope_base, cfg.rope_train_seq_len)
+        self.rotary = Rotary(head_dim, cfg.rope_dims, cfg.rope_base, cfg.rope_train_seq_len, cfg.rope_dtype)
 
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
         self.bigram = (
