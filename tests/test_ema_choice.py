@@ -22,16 +22,14 @@ RECUR = ["model.recurrence=\"mini\"", "model.recur_layers=[1, 2]", "model.repeat
 
 
 @pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory) -> tuple[Path, Path]:
-    """A tiny run with untied repeat MLPs from step 6, stopped at step 4 (so still before the recurrence)."""
-    from golfcli.data.builtin import build_builtin
-
+def stopped_run(tmp_path_factory, builtin_data) -> tuple[Path, Path]:
+    """A tiny run with untied repeat MLPs from step 6, stopped at step 4 (so still before the recurrence),
+    on the session's built-in corpus."""
     root = tmp_path_factory.mktemp("recur")
-    data = build_builtin(root / "data")
     cfg = load_config("tiny", overrides=RECUR)
-    cfg = replace_section(cfg, "data", data_dir=data["data_dir"], tokenizer=data["tokenizer"])
+    cfg = replace_section(cfg, "data", data_dir=str(builtin_data.data_dir), tokenizer=str(builtin_data.tokenizer))
     train(cfg, root / "run", max_steps=4)
-    return root / "run", Path(data["data_dir"])
+    return root / "run", builtin_data.data_dir
 
 
 def _snapshot_only(run: Path, dest: Path) -> Path:

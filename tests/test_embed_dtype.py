@@ -93,8 +93,10 @@ def test_bf16_embedding_resumes_bit_exactly_and_feeds_quantize_and_eval(tiny_dat
         model, _ = load_model(path)
         assert model.tok_emb.weight.dtype == torch.float32 and torch.equal(model.tok_emb.weight, want.float())
         bpb[path.name] = evaluate(model, tokens, tables, "standard", EvalConfig(seq_len=32))["val_bpb"]
-    # the same 512 targets the run validated, there with the bf16 table's bf16 forward
-    assert bpb["final.safetensors"] == pytest.approx(straight["val_bpb"], rel=1e-4)
+    # the same 512 targets the run validated, there with the bf16 table's bf16 forward (on CPU the
+    # whole residual stream is bf16): 5e-5 to 1.1e-4 apart, depending on the batches the coprime
+    # loader draws (it hashes the data dir's path); a table read wrongly moves bpb by far more
+    assert bpb["final.safetensors"] == pytest.approx(straight["val_bpb"], rel=1e-3)
     assert bpb["q.safetensors"] == pytest.approx(bpb["final.safetensors"], rel=1e-3)
 
 

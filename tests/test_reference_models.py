@@ -61,14 +61,19 @@ def bf16_rotary(mod, ref, back: torch.dtype | None = None) -> None:
 
 
 # --- baseline --------------------------------------------------------------------------------
+def baseline_reference(mod, h):
+    """The baseline script's GPT at hyperparameters `h`, built after torch.manual_seed(0)."""
+    torch.manual_seed(0)
+    return mod.GPT(vocab_size=h.vocab_size, num_layers=h.num_layers, model_dim=h.model_dim, num_heads=h.num_heads,
+                   num_kv_heads=h.num_kv_heads, mlp_mult=h.mlp_mult, tie_embeddings=h.tie_embeddings,
+                   tied_embed_init_std=h.tied_embed_init_std, logit_softcap=h.logit_softcap, rope_base=h.rope_base,
+                   qk_gain_init=h.qk_gain_init)
+
+
 def baseline_pair(**dims):
     mod = load_script("baseline_train_gpt.py")
     h = hyperparameters(mod, **dims)
-    torch.manual_seed(0)
-    ref = mod.GPT(vocab_size=h.vocab_size, num_layers=h.num_layers, model_dim=h.model_dim, num_heads=h.num_heads,
-                  num_kv_heads=h.num_kv_heads, mlp_mult=h.mlp_mult, tie_embeddings=h.tie_embeddings,
-                  tied_embed_init_std=h.tied_embed_init_std, logit_softcap=h.logit_softcap, rope_base=h.rope_base,
-                  qk_gain_init=h.qk_gain_init)
+    ref = baseline_reference(mod, h)
     golf = golf_model("baseline", vocab_size=h.vocab_size, num_layers=h.num_layers, model_dim=h.model_dim,
                       num_heads=h.num_heads, num_kv_heads=h.num_kv_heads, mlp_mult=float(h.mlp_mult))
     bf16_rotary(mod, ref)

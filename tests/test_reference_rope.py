@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from golfcli.config import load_config
 from golfcli.config.base import SettingError
 from reference_scripts import copy_weights, golf_model, load_script, logits_via_final_norm, perturb, plain_pairs, tokens
-from test_reference_models import RECORD1493_ENV, RECORD1493_MODEL_END, RECORD1493_MUON, hyperparameters
+from test_reference_models import (RECORD1493_ENV, RECORD1493_MODEL_END, RECORD1493_MUON, baseline_reference,
+                                   hyperparameters)
 
 TINY = {"model_dim": 64, "num_heads": 4, "num_kv_heads": 2}
 CPU = torch.device("cpu")
@@ -144,11 +145,7 @@ def test_baseline_logits_equal_the_scripts_bfloat16_model_at_1024_tokens(monkeyp
     """The baseline's main(): `.bfloat16()`, CastedLinear back to float, low-dim parameters to fp32."""
     mod = load_script("baseline_train_gpt.py")
     h = hyperparameters(mod, **TINY)
-    torch.manual_seed(0)
-    ref = mod.GPT(vocab_size=h.vocab_size, num_layers=h.num_layers, model_dim=h.model_dim, num_heads=h.num_heads,
-                  num_kv_heads=h.num_kv_heads, mlp_mult=h.mlp_mult, tie_embeddings=h.tie_embeddings,
-                  tied_embed_init_std=h.tied_embed_init_std, logit_softcap=h.logit_softcap, rope_base=h.rope_base,
-                  qk_gain_init=h.qk_gain_init)
+    ref = baseline_reference(mod, h)
     perturb(ref, seed=32)
     ref = ref.bfloat16()
     for module in ref.modules():

@@ -67,9 +67,8 @@ def _golf(*args) -> dict:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, builtin_data):
     from golfcli.checkpoint import save_checkpoint
-    from golfcli.data.builtin import build_builtin
     from golfcli.model import GPT
 
     root = tmp_path_factory.mktemp("walk")
@@ -77,8 +76,8 @@ def files(tmp_path_factory):
     model = GPT(cfg.model)
     model.set_phase(model.final_phase)
     save_checkpoint(root / "ckpt.safetensors", model.state_dict(), cfg)
-    built = build_builtin(root / "data")
-    return {"root": root, "ckpt": root / "ckpt.safetensors", "data": built["data_dir"], "tok": built["tokenizer"]}
+    return {"root": root, "ckpt": root / "ckpt.safetensors", "data": str(builtin_data.data_dir),
+            "tok": str(builtin_data.tokenizer)}
 
 
 def test_values_cover_every_field():
