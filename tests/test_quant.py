@@ -214,3 +214,13 @@ def test_cli_json(trained, tmp_path):
                                     "--seqs", "2", "--seq-len", "16", "--json"])
     assert cal.exit_code == 0, cal.output
     assert json.loads(cal.output)["tokens"] == 32
+
+
+def test_the_same_checkpoint_and_settings_give_the_same_file_bytes(trained):
+    """No timings in the stored report: a rerun writes the same bytes (so `golf pack` packs the same artifact)."""
+    _, out = run(trained, "again", method="gptq", **uniform(5))
+    first = out.read_bytes()
+    report, _ = run(trained, "again", method="gptq", **uniform(5))
+    assert out.read_bytes() == first
+    assert report["seconds"] > 0 and all(row["seconds"] > 0 for row in report["tensors"])  # the caller still gets them
+    assert "seconds" not in load_quantized(out).meta["report"]

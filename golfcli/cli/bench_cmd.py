@@ -18,6 +18,7 @@ BENCHMARKS = {
     "pack": "Artifact size vs the entropy bound, the records' method and general codecs.",
     "eval": "Tokens/s of standard, sliding and hedge evaluation on the same tokens.",
     "data": "tokens/s of `golf data prepare` vs bare SentencePiece encoding.",
+    "run": "`golf run` with its stages forked from one torch import vs spawned, seconds per stage.",
 }
 
 

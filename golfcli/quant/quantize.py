@@ -171,7 +171,7 @@ def quantize(
     qm.meta = {
         "preset": cfg.preset,
         "quant": dataclasses.asdict(q),
-        "report": {k: v for k, v in report.items() if k not in ("passthrough",)},
+        "report": _stored_report(report),
         "source_checkpoint": str(checkpoint_path),
         "source_sha256": sha256_file(checkpoint_path),
         "provenance": provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer),
@@ -179,6 +179,13 @@ def quantize(
     save_quantized(str(out_path), qm)
     # where each value came from goes to the caller only: the file (and the artifact) keep just the values
     return {**report, "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")}}
+
+
+def _stored_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as the file (and the artifact packed from it) keeps it: without timings, so one
+    checkpoint and config always give the same bytes."""
+    rows = [{k: v for k, v in row.items() if k != "seconds"} for row in report["tensors"]]
+    return {**{k: v for k, v in report.items() if k not in ("passthrough", "seconds")}, "tensors": rows}
 
 
 def _matches(name: str, rules: list[tuple[re.Pattern, int]]) -> bool:
