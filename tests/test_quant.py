@@ -206,7 +206,7 @@ def test_cli_json(trained, tmp_path):
     data = json.loads(result.output)
     assert {"tensors", "total_error", "estimated_bytes"} <= set(data)
     row = next(t for t in data["tensors"] if t["name"] == "tok_emb.weight")
-    assert row["bits"] == 6 and {"name", "role", "bits", "error", "rel_error", "damp", "seconds", "bytes"} <= set(row)
+    assert row["bits"] == 6 and {"name", "role", "bits", "error", "rel_error", "damp", "bytes"} <= set(row)
     assert data["total_error"] == pytest.approx(sum(t["error"] for t in data["tensors"]))
     bad = CliRunner().invoke(main, ["quantize", str(trained["ckpt"]), "--out", str(tmp_path / "y"), "--json"])
     assert bad.exit_code == 2 and "GPTQ needs Hessians" in bad.output and "Traceback" not in bad.output
@@ -222,5 +222,5 @@ def test_the_same_checkpoint_and_settings_give_the_same_file_bytes(trained):
     first = out.read_bytes()
     report, _ = run(trained, "again", method="gptq", **uniform(5))
     assert out.read_bytes() == first
-    assert report["seconds"] > 0 and all(row["seconds"] > 0 for row in report["tensors"])  # the caller still gets them
+    assert report["seconds"] > 0  # the caller still gets the time it took
     assert "seconds" not in load_quantized(out).meta["report"]

@@ -95,13 +95,14 @@ def run_bench(
         "gptq_tensors": len(gptq_rows),
         "gptq_weights": sum(t["elements"] for t in gptq_rows),
         "seconds_total": round(t_gptq, 2),
-        "seconds_tensors": round(sum(t["seconds"] for t in gptq["tensors"]), 2),
-        "seconds_matrices": round(sum(t["seconds"] for t in matrices), 2),
+        "seconds_tensors": round(sum(gptq["tensor_seconds"].values()), 2),
+        "seconds_matrices": round(sum(gptq["tensor_seconds"][t["name"]] for t in matrices), 2),
         "seconds_rtn_total": round(t_rtn, 2),
         "error_gptq_over_rtn": round(
             sum(t["error"] for t in gptq_rows) / max(sum(rtn_err[t["name"]] for t in gptq_rows), 1e-30), 4),
         "per_tensor": [
-            {"name": t["name"], "elements": t["elements"], "method": t["method"], "seconds": t["seconds"]}
+            {"name": t["name"], "elements": t["elements"], "method": t["method"],
+             "seconds": round(gptq["tensor_seconds"][t["name"]], 4)}
             for t in gptq["tensors"]
         ],
     }

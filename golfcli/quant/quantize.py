@@ -137,7 +137,7 @@ def quantize(
             "planned": not fixed[name], "elements": t.numel(), "shape": list(t.shape),
             "error": opt.error, "rel_error": opt.error / r.reference if r.reference > 0 else 0.0,
             "weighted": r.weighted, "sq_error": opt.sq_error,
-            "damp": r.damp, "damp_retries": r.damp_retries, "seconds": round(r.seconds, 4), "bytes": opt.bytes,
+            "damp": r.damp, "damp_retries": r.damp_retries, "bytes": opt.bytes,
         })
     seconds = time.perf_counter() - start
     quant_bytes = sum(row["bytes"] for row in rows)
@@ -163,7 +163,6 @@ def quantize(
         "clip": str(clip),
         "hessians": str(hessians_path) if hessians_path else None,
         "calibration_source": calib_meta.get("source"),
-        "seconds": round(seconds, 3),
         "out": str(out_path),
     }
     used_cfg = dataclasses.replace(cfg, quant=q)
@@ -171,21 +170,15 @@ def quantize(
     qm.meta = {
         "preset": cfg.preset,
         "quant": dataclasses.asdict(q),
-        "report": _stored_report(report),
+        "report": {k: v for k, v in report.items() if k != "passthrough"},  # no timing: the same bytes every run
         "source_checkpoint": str(checkpoint_path),
         "source_sha256": sha256_file(checkpoint_path),
         "provenance": provenance(seed=cfg.train.seed, tokenizer=cfg.data.tokenizer),
     }
     save_quantized(str(out_path), qm)
     # where each value came from goes to the caller only: the file (and the artifact) keep just the values
-    return {**report, "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")}}
-
-
-def _stored_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The report as the file (and the artifact packed from it) keeps it: without timings, so one
-    checkpoint and config always give the same bytes."""
-    rows = [{k: v for k, v in row.items() if k != "seconds"} for row in report["tensors"]]
-    return {**{k: v for k, v in report.items() if k not in ("passthrough", "seconds")}, "tensors": rows}
+    return {**report, "seconds": round(seconds, 3), "tensor_seconds": {n: results[n].seconds for n in to_quantize},
+            "quant_sources": {k: v for k, v in resolved.sources.items() if k.startswith("quant.")}}
 
 
 def _matches(name: str, rules: list[tuple[re.Pattern, int]]) -> bool:
