@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from golfcli.cli import main
 
-# Two whole `golf run`s, one with eleven torch imports: tests/test_pipeline.py checks a spawned rerun
-# against a forked one in the default run, tests/test_stage_process.py each forked verb.
+# Two whole `golf run`s, one with eleven torch imports; in the default run tests/test_stage_process.py
+# checks forked against spawned verbs (a quantize writes the same bytes either way).
 pytestmark = pytest.mark.slow
 
 SETTINGS = ("train.iterations=2", "train.val_every=0", "train.checkpoint_every=0", "calib.seqs=1", "calib.seq_len=16",

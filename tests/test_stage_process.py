@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,12 +18,17 @@ from golfcli.pipeline import _run_stage, Stage
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="stages are forked on Linux only")
 
 
-def _both(argv: list[str]) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
-    """(exit code, stdout, stderr) of `golf argv` forked and spawned."""
+def _both(argv: list[str], cwd: tuple[Path, Path] | None = None) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of `golf argv` forked and spawned (in the two folders `cwd`)."""
     env = dict(os.environ)
-    forked = stage_process.ForkedStage(argv, env, capture_stderr=True)
+    here = os.getcwd()
+    try:
+        os.chdir(cwd[0] if cwd else here)  # a forked child starts where its parent is
+        forked = stage_process.ForkedStage(argv, env, capture_stderr=True)
+    finally:
+        os.chdir(here)
     spawned = subprocess.Popen([sys.executable, "-m", "golfcli", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=cwd[1] if cwd else None)
     results = []
     for proc in (forked, spawned):
         out, err = proc.stdout.read(), proc.stderr.read()
@@ -37,6 +43,25 @@ def test_a_forked_stage_prints_and_exits_as_a_spawned_one(tmp_path):
     forked, spawned = _both(["inspect", str(tmp_path / "missing.safetensors")])
     assert forked == spawned and forked[0] == 2
     assert forked[2].strip() == f"golf: error: {tmp_path / 'missing.safetensors'}: file not found"
+
+
+def test_a_forked_quantize_writes_the_bytes_a_spawned_one_does(tmp_path):
+    from golfcli.checkpoint import save_checkpoint
+    from golfcli.config import load_config
+    from golfcli.model import GPT
+
+    cfg = load_config("tiny")
+    torch.manual_seed(0)
+    model = GPT(cfg.model)
+    model.set_phase(model.final_phase)
+    dirs = (tmp_path / "forked", tmp_path / "spawned")
+    for d in dirs:
+        d.mkdir()
+        save_checkpoint(d / "ckpt.safetensors", model.state_dict(), cfg)
+    argv = ["quantize", "ckpt.safetensors", "--method", "rtn", "--passthrough-max", "1024", "--out", "q.safetensors"]
+    forked, spawned = _both(argv, dirs)
+    assert forked[0] == spawned[0] == 0, forked[2] + spawned[2]
+    assert (dirs[0] / "q.safetensors").read_bytes() == (dirs[1] / "q.safetensors").read_bytes()
 
 
 def test_a_forked_stage_starts_with_fresh_golf_state():
