@@ -61,6 +61,12 @@ def bf16_rotary(mod, ref, back: torch.dtype | None = None) -> None:
 
 
 # --- baseline --------------------------------------------------------------------------------
+def tied_softcap_head(ref):
+    """The scripts' logits from the final hidden state: the tied embedding, softcapped."""
+    cap = ref.logit_softcap
+    return lambda h: cap * torch.tanh(torch.nn.functional.linear(h, ref.tok_emb.weight) / cap)
+
+
 def baseline_reference(mod, h):
     """The baseline script's GPT at hyperparameters `h`, built after torch.manual_seed(0)."""
     torch.manual_seed(0)
@@ -86,9 +92,7 @@ def test_baseline_equals_baseline_train_gpt():
     perturb(ref, seed=1)
     pairs = plain_pairs(ref)
     copy_weights(ref, golf, pairs)
-    cap = ref.logit_softcap
-    head = lambda h: cap * torch.tanh(torch.nn.functional.linear(h, ref.tok_emb.weight) / cap)  # noqa: E731
-    check_equal(ref, golf, tokens(1024, 2, 128), logits_via_final_norm(ref, ref, head), pairs, ref)
+    check_equal(ref, golf, tokens(1024, 2, 128), logits_via_final_norm(ref, ref, tied_softcap_head(ref)), pairs, ref)
 
 
 # --- record-1204 ------------------------------------------------------------------------------
@@ -183,9 +187,7 @@ def test_pr363_preset_equals_pr363_train_gpt():
     perturb(ref, seed=4)
     pairs = plain_pairs(ref)
     copy_weights(ref, golf, pairs)
-    cap = ref.logit_softcap
-    head = lambda h: cap * torch.tanh(torch.nn.functional.linear(h, ref.tok_emb.weight) / cap)  # noqa: E731
-    check_equal(ref, golf, tokens(1024, 2, 128), logits_via_final_norm(ref, ref, head), pairs, ref)
+    check_equal(ref, golf, tokens(1024, 2, 128), logits_via_final_norm(ref, ref, tied_softcap_head(ref)), pairs, ref)
 
 
 @pytest.mark.parametrize("preset, logged", [("record-1204", 30_352_046), ("record-1493", 35_944_536)])

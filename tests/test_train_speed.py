@@ -8,36 +8,19 @@ import shutil
 import socket
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 import torch.multiprocessing as mp
 
 from golfcli.checkpoint import load_checkpoint
-from golfcli.config import config_from_dict, config_to_dict, load_config, replace_section
+from golfcli.config import config_from_dict, config_to_dict, replace_section
 from golfcli.train import train
+from test_distributed import cfg  # noqa: F401  (the fixture: a tiny run's config on small shards)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cfg(tmp_path_factory, shared_shards: Path, shared_tokenizer: Path):
-    from golfcli.data.shards import read_shard, write_shard
-
-    data = tmp_path_factory.mktemp("data")
-    write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(shared_shards / "fineweb_val_000000.bin")[:2049]))
-    for i in range(3):
-        write_shard(data / f"fineweb_train_00000{i}.bin",
-                    np.asarray(read_shard(shared_shards / f"fineweb_train_00000{i}.bin")[:20000]))
-    c = load_config("tiny")
-    c = replace_section(c, "train", seq_len=32, batch_tokens=512, warmup_steps=0, iterations=4, max_seconds=0.0,
-                        warmdown_clock="steps", warmdown_iters=2, checkpoint_every=0, loader="coprime",
-                        compile=False, log_every=1, grad_clip=0.3)
-    return replace_section(c, "data", data_dir=str(data), tokenizer=str(shared_tokenizer))
 
 
 def _rank_main(rank: int, world: int, port: int, tables: dict, out: str, max_steps: int, resume: bool) -> None:
