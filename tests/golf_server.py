@@ -29,8 +29,7 @@ def serve(path: str) -> None:
         while True:
             conn, _ = server.accept()
             with conn:
-                message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-                request = json.loads(message)
+                request, fds = _receive(conn)
                 pid = os.fork()
                 if pid == 0:
                     server.close()
@@ -43,12 +42,24 @@ def serve(path: str) -> None:
                 conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
 
 
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """A client's request (length-prefixed JSON, which a stream socket may deliver in pieces) and fds."""
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    size = struct.unpack("!I", message[:4])[0]
+    while len(message) < 4 + size:
+        chunk = conn.recv(4 + size - len(message))
+        if not chunk:
+            raise ConnectionError("the client went away mid-request")
+        message += chunk
+    return json.loads(message[4:]), fds
+
+
 def client(path: str, argv: list[str]) -> int:
     """Run `golf ARGV` in the server with this process's cwd, environment and descriptors."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
         request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-        socket.send_fds(conn, [request], [0, 1, 2])
+        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
         reply = b""
         while len(reply) < 4:
             chunk = conn.recv(4 - len(reply))

@@ -33,9 +33,14 @@ def _rank_main(rank: int, world: int, port: int, tables: dict, out: str) -> None
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory, builtin_data):
+    """A tiny run's config on small shards at the relative path `data`, the module run from their
+    folder: the coprime loader hashes the shard paths it is given, so a fixed path draws the same
+    batches on every test run (an absolute temporary path drew others each time)."""
     from golfcli.data.shards import read_shard, write_shard
 
-    data, src = tmp_path_factory.mktemp("data"), builtin_data.data_dir
+    home, src = tmp_path_factory.mktemp("dist"), builtin_data.data_dir
+    data = home / "data"
+    data.mkdir()
     write_shard(data / "fineweb_val_000000.bin", np.asarray(read_shard(src / "fineweb_val_000000.bin")[:2049]))
     for i in range(3):
         write_shard(data / f"fineweb_train_00000{i}.bin",
@@ -44,7 +49,12 @@ def cfg(tmp_path_factory, builtin_data):
     c = replace_section(c, "train", seq_len=32, batch_tokens=512, warmup_steps=0, iterations=4, max_seconds=0.0,
                         warmdown_clock="steps", warmdown_iters=2, checkpoint_every=0, loader="coprime",
                         compile=False, log_every=1, grad_clip=0.3)
-    return replace_section(c, "data", data_dir=str(data), tokenizer=str(builtin_data.tokenizer))
+    cwd = os.getcwd()
+    os.chdir(home)  # spawned ranks start here too
+    try:
+        yield replace_section(c, "data", data_dir="data", tokenizer=str(builtin_data.tokenizer))
+    finally:
+        os.chdir(cwd)
 
 
 def test_two_gloo_ranks_match_one_process(cfg, tmp_path, monkeypatch):
