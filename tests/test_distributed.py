@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
+from gloo_ranks import launch
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import config_from_dict, config_to_dict, load_config, replace_section
 from golfcli.model import GPT
 from golfcli.train import train
 
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank_main(rank: int, world: int, port: int, tables: dict, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+def _rank_main(rank: int, tables: dict, out: str) -> None:
     summary = train(config_from_dict(tables, preset="tiny"), out, max_steps=4)
-    assert summary["world_size"] == world
+    assert summary["world_size"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +51,7 @@ def test_two_gloo_ranks_match_one_process(cfg, tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     single = train(cfg, tmp_path / "one", max_steps=4)
     assert single["world_size"] == 1
-    mp.start_processes(_rank_main, args=(2, _free_port(), config_to_dict(cfg), str(tmp_path / "two")),
-                       nprocs=2, join=True, start_method="spawn")
+    launch(_rank_main, config_to_dict(cfg), str(tmp_path / "two"), outputs=[tmp_path / "two"])
     a = load_checkpoint(tmp_path / "one" / "final.safetensors")[0]
     b = load_checkpoint(tmp_path / "two" / "final.safetensors")[0]
     assert a.keys() == b.keys()

@@ -107,18 +107,16 @@ def test_two_gloo_ranks_train_the_bf16_embedding_like_one_process(tiny_data, tmp
     Adam turns into ±lr steps on entries with near-zero gradients (measured: 4.5% of the table's movement,
     0.3% of its entries off by > 0.01; fp32 tables: 5e-6, tests/test_distributed.py).
     """
-    import torch.multiprocessing as mp
-
+    from gloo_ranks import launch
     from golfcli.config import config_to_dict
     from golfcli.model import GPT
-    from test_distributed import _free_port, _rank_main
+    from test_distributed import _rank_main
 
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     cfg = make_cfg(tiny_data, embed_dtype="bf16", iterations=4, warmdown_iters=2)
     single = train(cfg, tmp_path / "one", max_steps=4)
-    mp.start_processes(_rank_main, args=(2, _free_port(), config_to_dict(cfg), str(tmp_path / "two")),
-                       nprocs=2, join=True, start_method="spawn")
+    launch(_rank_main, config_to_dict(cfg), str(tmp_path / "two"), outputs=[tmp_path / "two"])
     a, b = (load_checkpoint(tmp_path / d / "final.safetensors")[0] for d in ("one", "two"))
     assert single["world_size"] == 1 and a[EMB].dtype == b[EMB].dtype == torch.bfloat16
     torch.manual_seed(cfg.train.seed)

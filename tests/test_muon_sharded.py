@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from gloo_ranks import launch
 from golfcli.train.distributed import DistInfo, clip_factor
 from golfcli.train.muon import Muon, newton_schulz5, row_normalize
 
@@ -40,15 +39,10 @@ def _single_process(row_norm: bool, clip: float) -> list[torch.Tensor]:
 RUNS = [(False, 0.0, "float32"), (True, 0.5, "float32"), (False, 0.0, "bfloat16")]  # row_norm, clip, comm
 
 
-def _rank_main(rank: int, store: str, outs: list[str]) -> None:
+def _rank_main(rank: int, outs: list[str]) -> None:
     """Every run of RUNS on this rank, in one gloo group (one launch pays the two torch imports once)."""
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
-    try:
-        for (row_norm, clip, comm), out in zip(RUNS, outs):
-            _sharded_run(rank, row_norm, clip, comm, out)
-    finally:
-        dist.destroy_process_group()
+    for (row_norm, clip, comm), out in zip(RUNS, outs):
+        _sharded_run(rank, row_norm, clip, comm, out)
 
 
 def _sharded_run(rank: int, row_norm: bool, clip: float, comm: str, out: str) -> None:
@@ -78,7 +72,7 @@ def sharded(tmp_path_factory) -> dict[tuple, dict[str, torch.Tensor]]:
 
     folder = tmp_path_factory.mktemp("sharded-muon")
     outs = [str(folder / f"run{i}.safetensors") for i in range(len(RUNS))]
-    mp.start_processes(_rank_main, args=(str(folder / "store"), outs), nprocs=2, join=True, start_method="spawn")
+    launch(_rank_main, outs, outputs=outs)
     return {run: load_file(out) for run, out in zip(RUNS, outs)}
 
 

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 
+from gloo_ranks import launch
 from golfcli.checkpoint import load_checkpoint
 from golfcli.config import config_from_dict, config_to_dict, replace_section
 from golfcli.train import train
 from test_distributed import cfg  # noqa: F401  (the fixture: a tiny run's config on small shards)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank_main(rank: int, world: int, port: int, tables: dict, out: str, max_steps: int, resume: bool) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+def _rank_main(rank: int, tables: dict, out: str, max_steps: int, resume: bool) -> None:
     train(config_from_dict(tables, preset="tiny"), out, max_steps=max_steps, resume=resume)
 
 
 def _two_ranks(cfg, out: Path, max_steps: int, resume: bool = False) -> None:
-    mp.start_processes(_rank_main, args=(2, _free_port(), config_to_dict(cfg), str(out), max_steps, resume),
-                       nprocs=2, join=True, start_method="spawn")
+    launch(_rank_main, config_to_dict(cfg), str(out), max_steps, resume, outputs=[out])
 
 
 def test_metrics_record_the_attention_kernel(cfg, tmp_path, monkeypatch):
