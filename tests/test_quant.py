@@ -100,16 +100,36 @@ def test_gptq_error_is_below_rtn_for_every_matrix(trained):
         assert gptq["total_error"] < 0.8 * rtn["total_error"]
 
 
-@pytest.mark.parametrize("bits", [5, 6])
-def test_gptq_val_loss_at_or_below_rtn(trained, bits):
-    # Attention and MLP matrices at intN; the tied embedding keeps its role's int8 (GPTQ's head-only
-    # Hessian knows nothing of its use as the input embedding).
+def _val_losses(trained, bits: int) -> tuple[float, float]:
+    """Validation loss after GPTQ and after RTN with attention and MLP matrices at int`bits`.
+
+    The tied embedding keeps its role's int8 (GPTQ's head-only Hessian knows nothing of its use as
+    the input embedding).
+    """
     widths = {"attn_bits": bits, "mlp_bits": bits, "embed_bits": 8}
     _, g = run(trained, f"vg{bits}", method="gptq", **widths)
     _, r = run(trained, f"vr{bits}", method="rtn", **widths)
-    loss_g, loss_r = quantized_loss(trained, g), quantized_loss(trained, r)
-    assert loss_g <= loss_r, f"int{bits}: gptq {loss_g:.5f} vs rtn {loss_r:.5f} (float {trained['float_loss']:.5f})"
-    assert loss_g > trained["float_loss"] - 0.01
+    return quantized_loss(trained, g), quantized_loss(trained, r)
+
+
+@pytest.mark.parametrize("bits", [3, 4])
+def test_gptq_costs_less_val_loss_than_rtn(trained, bits):
+    # Where quantization costs this model something (int3: ~0.03 nats, int4: ~0.008) GPTQ's saving
+    # (~20–30% of RTN's cost here) is far larger than what float rounding on another CPU moves.
+    loss_g, loss_r = _val_losses(trained, bits)
+    cost_g, cost_r = loss_g - trained["float_loss"], loss_r - trained["float_loss"]
+    assert 0 < cost_g < 0.9 * cost_r, f"int{bits}: gptq costs {cost_g:.5f} nats, rtn {cost_r:.5f}"
+
+
+@pytest.mark.parametrize("bits", [5, 6])
+def test_gptq_and_rtn_are_nearly_free_at_int5_and_int6(trained, bits):
+    # Here both cost this model under 2e-3 nats, and which one wins by a few 1e-4 depends on the
+    # machine's float rounding during the fixture's training (int5 flipped from one machine to another), so the
+    # check is that neither costs more than 3e-3 — GPTQ's win is checked at int3/int4 above.
+    loss_g, loss_r = _val_losses(trained, bits)
+    for name, loss in (("gptq", loss_g), ("rtn", loss_r)):
+        cost = loss - trained["float_loss"]
+        assert -1e-3 < cost < 3e-3, f"int{bits} {name}: costs {cost:.5f} nats (float {trained['float_loss']:.5f})"
 
 
 def test_int8_costs_under_a_hundredth_of_a_nat(trained):
