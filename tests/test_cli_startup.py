@@ -67,3 +67,11 @@ def test_bench_help_lists_every_benchmark_module_without_loading_it():
     assert with_command == set(BENCHMARKS)
     sub = _probe(["bench", "data", "--help"], ["bench", "nope"])
     assert sub["results"][0][0] == 0 and "--val-docs" in sub["results"][0][2] and sub["results"][1][0] == 2
+
+
+def test_bench_eval_offers_the_eval_stages_modes():
+    """`golf bench eval --modes` spells out the stage's modes (its help loads no stage): the same, in order."""
+    from golfcli.bench.eval import MODES as OFFERED
+    from golfcli.eval import MODES
+
+    assert OFFERED == MODES
