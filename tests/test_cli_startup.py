@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from golfcli.cli.bench_cmd import BENCHMARKS
+
 PROBE = """
 import json, sys
 from click.testing import CliRunner
@@ -67,3 +69,18 @@ def test_bench_help_lists_every_benchmark_module_without_loading_it():
     assert with_command == set(BENCHMARKS)
     sub = _probe(["bench", "data", "--help"], ["bench", "nope"])
     assert sub["results"][0][0] == 0 and "--val-docs" in sub["results"][0][2] and sub["results"][1][0] == 2
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_each_benchmarks_help_does_not_import_torch(name):
+    r = _probe(["bench", name, "--help"])
+    assert r["results"][0][0] == 0 and r["torch"] is False
+    assert f"Usage: main bench {name} [OPTIONS]" in r["results"][0][2]
+
+
+def test_bench_eval_offers_the_eval_stages_modes():
+    """`golf bench eval --modes` spells out the stage's modes (its help loads no stage): the same, in order."""
+    from golfcli.bench.eval import MODES as OFFERED
+    from golfcli.eval import MODES
+
+    assert OFFERED == MODES

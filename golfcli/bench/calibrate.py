@@ -10,26 +10,31 @@ a reduced size (tiny preset, one 1024-token sequence) so the reference run ends 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
-import torch
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.bench import models as bench_models
 from golfcli.bench.record import record
 from golfcli.cli.options import emit, json_option
-from golfcli.distributed import pick_device
+
+if TYPE_CHECKING:
+    import torch
 
 
 def random_model(preset: str, device: torch.device, seed: int = 0) -> torch.nn.Module:
     """The preset's GPT at its final phase with random (non-zero) weights, in eval mode."""
+    from golfcli.bench import models as bench_models
+
     model, _ = bench_models.random_model(preset, seed)
     return model.to(device)
 
 
 def timed_generation(model, seqs: int, seq_len: int, batch: int, kv_cache: bool) -> tuple[float, torch.Tensor]:
     """Seconds to self-generate `seqs` × `seq_len` tokens (and the tokens)."""
+    import torch
+
     from golfcli.quant.calibrate import generate
 
     device = next(model.parameters()).device
@@ -45,6 +50,10 @@ def timed_generation(model, seqs: int, seq_len: int, batch: int, kv_cache: bool)
 def run_bench(preset: str | None, seq_len: int | None, seqs: int | None, batch: int | None,
               reference_seqs: int | None, device_name: str) -> dict:
     """Generate with and without the KV cache; tokens/s of each and the speed-up."""
+    import torch
+
+    from golfcli.distributed import pick_device
+
     device = pick_device(device_name)
     gpu = device.type == "cuda"
     preset = preset or ("record-1204" if gpu else "tiny")
@@ -103,6 +112,8 @@ def _render(r: dict) -> None:
 def command(preset, seq_len, seqs, batch, reference_seqs, device, threads, no_record, as_json) -> None:
     """Self-generation tokens/s with the KV cache vs recomputing the prefix every token."""
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
     results = run_bench(preset, seq_len, seqs, batch, reference_seqs, device)
     emit(record("calibrate", results, None if no_record else "docs/benchmarks"), as_json, _render)

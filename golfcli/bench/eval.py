@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -25,12 +24,16 @@ from golfcli import console
 from golfcli.bench.record import DEFAULT_DIR, record
 from golfcli.cli.options import emit, json_option
 from golfcli.config import EvalConfig, load_config
-from golfcli.distributed import pick_device
 from golfcli.errors import GolfError
-from golfcli.eval import MODES, evaluate
-from golfcli.metric import ByteTables
+
+if TYPE_CHECKING:
+    import torch
+
+    from golfcli.metric import ByteTables
 
 RECORD_WINDOWS_PER_S_PER_GPU = 969_088 / 88.0 / 8
+# golfcli.eval.MODES, spelled out so that `golf bench eval --help` imports no torch (a test keeps them equal)
+MODES = ("standard", "sliding", "hedge")
 
 
 def _model(model_path: str | None, preset: str, device: torch.device):
@@ -38,6 +41,8 @@ def _model(model_path: str | None, preset: str, device: torch.device):
         from golfcli.loading import load_model
 
         return load_model(model_path, device)
+    import torch
+
     from golfcli.model import build_model
 
     cfg = load_config(preset)
@@ -46,6 +51,8 @@ def _model(model_path: str | None, preset: str, device: torch.device):
 
 
 def _tokens(data_dir: str | None, n: int, vocab: int) -> torch.Tensor:
+    import torch
+
     if data_dir:
         from golfcli.data.shards import load_validation_tokens
 
@@ -57,9 +64,12 @@ def _tokens(data_dir: str | None, n: int, vocab: int) -> torch.Tensor:
 
 
 def _tables(tokenizer: str | None, vocab: int) -> ByteTables:
+    import torch
+
+    from golfcli.metric import ByteTables, build_byte_tables
+
     if tokenizer:
         from golfcli.data.tokenizer import load_tokenizer
-        from golfcli.metric import build_byte_tables
 
         return build_byte_tables(load_tokenizer(tokenizer), vocab)
     return ByteTables(torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
@@ -70,6 +80,9 @@ def bench_eval(model_path: str | None = None, preset: str = "tiny", data_dir: st
                tokenizer: str | None = None, max_tokens: int = 32769, modes: tuple[str, ...] = MODES,
                device: str = "auto", repeat: int = 1, **eval_changes: Any) -> dict[str, Any]:
     """Time each eval mode on the same model and tokens; return the side-by-side figures."""
+    from golfcli.distributed import pick_device
+    from golfcli.eval import evaluate
+
     dev = pick_device(device)
     model, cfg = _model(model_path, preset, dev)
     # golf's current eval defaults (not the file's stored [eval] table), plus the flags given
@@ -156,6 +169,8 @@ def command(model_path, preset, data_dir, tokenizer, max_tokens, window, stride,
     if max_tokens < 2:
         raise GolfError(f"--max-tokens must be at least 2, got {max_tokens}")
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
     result = bench_eval(model_path, preset, data_dir, tokenizer, max_tokens, chosen, device, repeat, window=window,
                         stride=stride, seq_len=seq_len, batch_seqs=batch_seqs)

@@ -23,7 +23,6 @@ from typing import Any
 
 import click
 import numpy as np
-import torch
 
 from golfcli.bench.eval import RECORD_WINDOWS_PER_S_PER_GPU
 from golfcli.bench.record import record
@@ -31,7 +30,6 @@ from golfcli.bench.train import RECORD_RATES, _peak_flops, flops_per_token, time
 from golfcli.cli.options import emit, json_option
 from golfcli.config import EvalConfig, GolfConfig, load_config, replace_section
 from golfcli.errors import GolfError
-from golfcli.metric import ByteTables
 
 PRESETS = ("baseline", "record-1204")
 RECORD_ROWS = {"baseline": (64, 1024), "record-1204": (48, 2048)}  # rows × seq_len per GPU
@@ -63,6 +61,8 @@ def _attention_kernels(trainer) -> list[str]:
 
 def bench_training(preset: str, small: bool, device: str, steps: int, warmup: int) -> list[dict[str, Any]]:
     """Rows of ms/step, tokens/s, MFU, phase switch, kernels and memory for every phase of `preset`."""
+    import torch
+
     from golfcli.data.shards import write_shard
     from golfcli.train import distributed as D
     from golfcli.train.loop import Trainer
@@ -115,7 +115,10 @@ def bench_training(preset: str, small: bool, device: str, steps: int, warmup: in
 
 def bench_sliding(preset: str, small: bool, device: str, batches: int) -> dict[str, Any]:
     """Sliding-window eval windows/s of a fresh full-depth model of `preset` on random tokens."""
+    import torch
+
     from golfcli.eval import evaluate
+    from golfcli.metric import ByteTables
     from golfcli.model import build_model
     from golfcli.train import distributed as D
 
@@ -145,6 +148,8 @@ def bench_sliding(preset: str, small: bool, device: str, batches: int) -> dict[s
 def bench_gpu(device: str = "cuda", small: bool = False, steps: int | None = None, warmup: int | None = None,
               eval_batches: int | None = None, presets: tuple[str, ...] = PRESETS) -> dict[str, Any]:
     """Everything `golf bench gpu` measures; refuses without CUDA unless the device is cpu."""
+    import torch
+
     if device != "cpu" and not torch.cuda.is_available():
         raise GolfError("golf bench gpu needs a CUDA GPU (none is available); `--device cpu --small` runs the CPU twin")
     if device == "cpu" and not small:

@@ -23,21 +23,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import brotli
 import click
 import numpy as np
-import torch
 
 from golfcli import console
-from golfcli.artifact import pack_bytes
-from golfcli.artifact.bundle import build_bundle
-from golfcli.artifact.codecs import compress
-from golfcli.artifact.format import BROTLI, LZMA, ZSTD
-from golfcli.artifact.reader import decode_artifact
 from golfcli.bench.record import record
-from golfcli.qtensor import QuantizedModel, QuantizedTensor, grid_max, load_quantized, role_of
+
+if TYPE_CHECKING:
+    from golfcli.qtensor import QuantizedModel, QuantizedTensor
 
 
 def _rows(shape: tuple[int, ...], rng: np.random.Generator, laplace: bool) -> np.ndarray:
@@ -48,12 +44,14 @@ def _rows(shape: tuple[int, ...], rng: np.random.Generator, laplace: bool) -> np
 
 
 def _quantize(w: np.ndarray, bits: int, quantile: float) -> QuantizedTensor:
+    import torch
+
+    from golfcli.qtensor import QuantizedTensor, grid_max, quantize_with_scales
+
     rows = torch.from_numpy(w.reshape(w.shape[0], -1))
     clip = torch.quantile(rows.abs(), quantile, dim=1)
     qmax = grid_max(bits)
     scales = torch.maximum(clip / qmax, torch.full_like(clip, 1e-8)).half()
-    from golfcli.qtensor import quantize_with_scales
-
     return QuantizedTensor(quantize_with_scales(rows, scales, bits), scales, bits, tuple(w.shape), "float32", "other")
 
 
@@ -63,6 +61,10 @@ def synthetic_record_model(seed: int = 0, scale: float = 1.0) -> QuantizedModel:
 
     Attention weights are Gaussian, MLP weights Laplacian; scales come from a per-row percentile
     clip (0.9995; 0.9999984 for int8). `scale` < 1 shrinks every dimension (for quick runs)."""
+    import torch
+
+    from golfcli.qtensor import QuantizedModel, role_of
+
     rng = np.random.default_rng(seed)
     d = max(8, int(512 * scale))
     hid, kv = 3 * d, d // 2
@@ -107,6 +109,8 @@ def synthetic_record_model(seed: int = 0, scale: float = 1.0) -> QuantizedModel:
 
 def records_payload(qm: QuantizedModel) -> bytes:
     """The bytes torch.save would hold, without pickle: per name, codes then scale, or the tensor."""
+    import torch
+
     parts = []
     for name in sorted([*qm.quantized, *qm.passthrough]):
         if name in qm.quantized:
@@ -137,6 +141,14 @@ def _timed(fn, *args):
 
 def run_pack_bench(qm: QuantizedModel, baselines: bool = True) -> dict[str, Any]:
     """Pack/unpack `qm` with golf and compress the same weights with the reference methods."""
+    import torch
+
+    from golfcli.artifact import pack_bytes
+    from golfcli.artifact.bundle import build_bundle
+    from golfcli.artifact.codecs import compress
+    from golfcli.artifact.format import BROTLI, LZMA, ZSTD
+    from golfcli.artifact.reader import decode_artifact
+
     (blob, report), pack_s, pack_cpu = _timed(pack_bytes, qm, "auto")
     # Unpack is short, so one run is at the mercy of the machine's load: keep the fastest of three.
     restored, unpack_s, unpack_cpu = min((_timed(decode_artifact, blob) for _ in range(UNPACK_RUNS)),
@@ -228,6 +240,10 @@ def command(quantized_path: str | None, scale: float, seed: int, threads: int, n
             no_record: bool, as_json: bool) -> None:
     """Artifact size vs the entropy bound, the records' method and brotli/zstd/lzma; pack/unpack time."""
     # (golfcli.cli.options is not imported here: golfcli.cli imports this module while registering verbs)
+    import torch
+
+    from golfcli.qtensor import load_quantized
+
     console.set_quiet(as_json)
     torch.set_num_threads(max(1, threads))
     qm = load_quantized(quantized_path) if quantized_path else synthetic_record_model(seed, scale)

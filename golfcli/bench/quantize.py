@@ -19,23 +19,26 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import torch
 from rich.console import Console
 from rich.table import Table
 
-from golfcli.bench.models import random_model
 from golfcli.bench.record import record
-from golfcli.checkpoint import load_checkpoint, save_checkpoint
 from golfcli.cli.options import emit, json_option
 from golfcli.errors import GolfError
+
+if TYPE_CHECKING:
+    import torch
 
 RULE_ROLES = ("attn", "mlp")  # the matrices record-1204's rule (and so the planner here) assigns
 
 
 def synthetic_hessian(cols: int, seed: int) -> torch.Tensor:
     """E[x xᵀ] of correlated activations with unequal channel scales (like real ones)."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     n = 2 * cols
     mix = torch.randn(cols, cols, generator=g) / math.sqrt(cols) + torch.eye(cols)
@@ -45,6 +48,10 @@ def synthetic_hessian(cols: int, seed: int) -> torch.Tensor:
 
 def build_inputs(preset: str, folder: Path, seed: int = 0) -> tuple[Path, Path, int]:
     """A random-weight checkpoint of `preset` and a Hessians file for its linear weights (+ tied head)."""
+    import torch
+
+    from golfcli.bench.models import random_model
+    from golfcli.checkpoint import save_checkpoint
     from golfcli.quant.hessians import save_hessians
 
     model, cfg = random_model(preset, seed)
@@ -68,6 +75,8 @@ def run_bench(
     preset: str = "record-1204", threads: int | None = None, bits: int = 6, passthrough_max: int = 65536
 ) -> dict:
     """Time `quantize` (GPTQ + clip search, and RTN) on a random `preset` model; the benchmark result."""
+    import torch
+
     from golfcli.quant.quantize import quantize
 
     if threads:
@@ -133,6 +142,7 @@ def compare_rules(model: str | Path, hessians: str | Path, data_dir: str | Path,
                   top_n: int, top_bits: int = 6, rest_bits: int = 5, plan_bits: tuple[int, ...] = (5, 6),
                   max_tokens: int | None = None, tries: int = 8) -> dict:
     """bpb of record-1204's tr(H) rule and of golf's planner on `model`, at equal artifact bytes."""
+    from golfcli.checkpoint import load_checkpoint
     from golfcli.quant.quantize import quantize
     from golfcli.scoring import run_eval
 
@@ -217,6 +227,8 @@ def command(preset, threads, bits, model_path, hessians, data_dir, tokenizer, to
     if not (hessians and data_dir and tokenizer):
         raise GolfError("--model needs --hessians, --data and --tokenizer")
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
     n = top_n or _half_the_matrices(model_path)
     results = compare_rules(model_path, hessians, data_dir, tokenizer, n, max_tokens=max_tokens)
@@ -225,6 +237,7 @@ def command(preset, threads, bits, model_path, hessians, data_dir, tokenizer, to
 
 def _half_the_matrices(model_path: str) -> int:
     """Half the attn/mlp matrices that the checkpoint's [quant] settings quantize (at least 1)."""
+    from golfcli.checkpoint import load_checkpoint
     from golfcli.qtensor import role_of
     from golfcli.quant.quantize import split_tensors
 

@@ -9,8 +9,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from golfcli import __version__
 from golfcli.io import git_revision, write_text_atomic
 
@@ -19,6 +17,8 @@ DEFAULT_DIR = Path("docs/benchmarks")
 
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on."""
+    import torch
+
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

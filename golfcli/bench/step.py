@@ -18,64 +18,24 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 import numpy as np
-import torch
-import torch.distributed as dist
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from golfcli.bench.record import record
 from golfcli.cli.options import emit, json_option
 from golfcli.config import GolfConfig, load_config, replace_section
 from golfcli.errors import GolfError
 
+if TYPE_CHECKING:
+    import torch
+
+    from golfcli.bench.op_counter import OpCounter
+
 DEVICE_STEP_S = 0.02  # the simulated device time of one step while the host waits for the next batch
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts aten ops by section, bytes sent by collectives, and blocking host reads."""
-
-    def __init__(self, world_size: int):
-        super().__init__()
-        self.world_size = world_size
-        self.section = "other"
-        self.ops: Counter[str] = Counter()
-        self.views: Counter[str] = Counter()
-        self.collectives: Counter[str] = Counter()
-        self.bytes_sent = 0.0
-        self.host_reads = 0
-
-    def _record_collective(self, func, args) -> None:
-        n, name = self.world_size, func.__name__.split(".")[0]
-        share = (n - 1) / n
-        if name.startswith("allreduce"):
-            tensors = args[0] if isinstance(args[0], (list, tuple)) else [args[0]]
-            self.bytes_sent += 2 * share * sum(t.nbytes for t in tensors)
-        elif name.startswith("_reduce_scatter_base") or name.startswith("reduce_scatter_tensor"):
-            self.bytes_sent += share * args[1].nbytes
-        elif name.startswith("_allgather_base") or name.startswith("allgather_into_tensor"):
-            self.bytes_sent += share * args[0].nbytes
-        self.collectives[name] += 1
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.namespace == "c10d":
-            self._record_collective(func, args)
-        elif not _is_view(func):
-            self.ops[self.section] += 1
-        else:
-            self.views[self.section] += 1
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.host_reads += 1
-        return func(*args, **(kwargs or {}))
-
-
-def _is_view(func) -> bool:
-    return bool(func.is_view) or func in (torch.ops.aten.detach.default, torch.ops.aten.alias.default)
 
 
 @contextmanager
@@ -84,6 +44,7 @@ def fake_world(world_size: int) -> Iterator[None]:
     if world_size <= 1:
         yield
         return
+    import torch.distributed as dist
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
     dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world_size)
@@ -104,6 +65,8 @@ def _labelled(counter: OpCounter, name: str, fn):
 
 
 def _random_grads(params: list[torch.nn.Parameter], seed: int) -> None:
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     for p in params:
         p.grad = (torch.randn(p.shape, generator=gen) * 1e-3).to(p.dtype)
@@ -118,6 +81,8 @@ def _write_shards(tmp: Path, vocab: int, tokens: int) -> None:
 
 
 def _make_trainer(cfg: GolfConfig, world_size: int, tmp: Path):
+    import torch
+
     from golfcli.train import distributed as D
     from golfcli.train.loop import Trainer
 
@@ -127,6 +92,8 @@ def _make_trainer(cfg: GolfConfig, world_size: int, tmp: Path):
 
 def _as_on_cuda(trainer) -> list[str]:
     """Switch the optimizers to what the trainer builds on CUDA, so the counts are the GPU's."""
+    import torch
+
     from golfcli.train.muon import Muon
 
     changed = []
@@ -145,6 +112,8 @@ def _as_on_cuda(trainer) -> list[str]:
 
 def measure_optimizer(trainer, world_size: int, steps: int) -> dict[str, Any]:
     """Ops, views, collectives and bytes per optimizer step of rank 0."""
+    from golfcli.bench.op_counter import OpCounter
+
     counter = OpCounter(world_size)
     originals = [opt.step for opt in trainer.optimizers]
     for opt in trainer.optimizers:
@@ -173,6 +142,7 @@ def measure_optimizer(trainer, world_size: int, steps: int) -> dict[str, Any]:
 
 def measure_host(trainer, cfg: GolfConfig, world_size: int, steps: int) -> dict[str, Any]:
     """Host milliseconds per step that a step would wait for, at the preset's per-rank batch."""
+    from golfcli.bench.op_counter import OpCounter
     from golfcli.train import distributed as D
 
     tc = cfg.train
@@ -205,6 +175,7 @@ def measure_host(trainer, cfg: GolfConfig, world_size: int, steps: int) -> dict[
 
 def measure_graphs(cfg: GolfConfig, seq_len: int) -> dict[str, Any]:
     """Graph breaks and graphs compiled (aot_eager) for training in every phase / QAT mode, then eval."""
+    import torch
     import torch._dynamo as dynamo
     from torch._dynamo.utils import counters
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
-import torch
 
 from golfcli.bench.record import record
 from golfcli.cli.options import emit, json_option
 from golfcli.config import GolfConfig, load_config, replace_section
+
+if TYPE_CHECKING:
+    import torch
 
 H100_BF16_DENSE_FLOPS = 989.4e12
 # Per-GPU rates of the records (tokens per step × steps per second / 8 GPUs).
@@ -50,6 +52,8 @@ def time_steps(trainer, steps: int) -> float:
 def _peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
+    import torch
+
     name = torch.cuda.get_device_name(device)
     return H100_BF16_DENSE_FLOPS if "H100" in name or "H200" in name else None
 
@@ -110,6 +114,8 @@ def bench_preset(preset: str, steps: int, warmup: int, seq_len: int | None, batc
 @json_option
 def command(presets, steps, warmup, seq_len, batch_tokens, device, compile_opt, save, as_json) -> None:
     """Time golf's training step for preset shapes: ms/step, tokens/s, MFU."""
+    import torch
+
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     steps = steps or (20 if cuda else 2)
     warmup = warmup if warmup is not None else (5 if cuda else 1)
