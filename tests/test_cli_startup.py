@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from golfcli.cli.bench_cmd import BENCHMARKS
 
@@ -17,7 +16,8 @@ from golfcli.cli import main
 out = []
 for args in json.loads(sys.argv[1]):
     r = CliRunner().invoke(main, args)
-    out.append([r.exit_code, r.output.strip().splitlines()[-1] if r.output.strip() else "", r.output])
+    out.append([r.exit_code, r.output.strip().splitlines()[-1] if r.output.strip() else "", r.output,
+                "torch" in sys.modules])
 print(json.dumps({"results": out, "torch": "torch" in sys.modules}))
 """
 
@@ -34,12 +34,20 @@ def test_golf_help_does_not_import_torch():
     assert r["results"][0][0] == 0 and r["torch"] is False
 
 
-@pytest.mark.parametrize("verb", ["train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size", "bundle",
-                                  "eval", "eval-sliding", "eval-hedge", "run", "export", "config", "presets", "params",
-                                  "inspect", "bench"])
-def test_each_verbs_help_does_not_import_torch(verb):
-    r = _probe([verb, "--help"])
-    assert r["results"][0][0] == 0 and r["torch"] is False
+VERBS = ["train", "ema", "gptq-calibrate", "quantize", "pack", "unpack", "verify-size", "bundle", "eval", "eval-sliding",
+         "eval-hedge", "run", "export", "config", "presets", "params", "inspect", "bench"]
+
+
+def _first_to_load_torch(invocations: list[list[str]], results: list) -> list[str] | None:
+    """The first invocation after which torch was loaded (one probe process runs them all, in order)."""
+    return next((args for args, r in zip(invocations, results) if r[3]), None)
+
+
+def test_each_verbs_help_does_not_import_torch():
+    invocations = [[verb, "--help"] for verb in VERBS]
+    r = _probe(*invocations)
+    assert [args for args, res in zip(invocations, r["results"]) if res[0] != 0] == []
+    assert _first_to_load_torch(invocations, r["results"]) is None
 
 
 def test_help_choices_are_the_stages_own():
@@ -71,11 +79,12 @@ def test_bench_help_lists_every_benchmark_module_without_loading_it():
     assert sub["results"][0][0] == 0 and "--val-docs" in sub["results"][0][2] and sub["results"][1][0] == 2
 
 
-@pytest.mark.parametrize("name", list(BENCHMARKS))
-def test_each_benchmarks_help_does_not_import_torch(name):
-    r = _probe(["bench", name, "--help"])
-    assert r["results"][0][0] == 0 and r["torch"] is False
-    assert f"Usage: main bench {name} [OPTIONS]" in r["results"][0][2]
+def test_each_benchmarks_help_does_not_import_torch():
+    invocations = [["bench", name, "--help"] for name in BENCHMARKS]
+    r = _probe(*invocations)
+    for name, res in zip(BENCHMARKS, r["results"]):
+        assert res[0] == 0 and f"Usage: main bench {name} [OPTIONS]" in res[2], name
+    assert _first_to_load_torch(invocations, r["results"]) is None
 
 
 def test_bench_eval_offers_the_eval_stages_modes():
