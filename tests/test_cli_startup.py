@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-
 from golfcli.cli.bench_cmd import BENCHMARKS
 
 PROBE = """
