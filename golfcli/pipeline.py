@@ -269,7 +269,7 @@ def _resolve_data(cfg: GolfConfig, layout: RunLayout, data_dir: str | None, toke
     if any(default_dir.glob("fineweb_val_*.bin")) and default_tok.exists():
         return default_dir, default_tok, False
     console.info(
-        f"no challenge data at {default_dir}: building the embedded corpus (golf data builtin) into "
+        f"no challenge data at {default_dir}: using the embedded corpus (built by golf data builtin) in "
         f"{layout.builtin_data}; its bpb is not comparable to FineWeb's"
     )
     return layout.builtin_data, layout.builtin_data / "tokenizer.model", True
