@@ -1,13 +1,14 @@
 """`golf run`: the whole chain in one run dir, through the same commands a user would type.
 
 Each stage is run as `golf <verb> ... --json` in a child process (golfcli/stage_process.py) on
-files under fixed names in the run dir, and the exact command is logged (`commands.sh`, `stages.json`), so any stage can be rerun by
-hand. A stage is skipped when its outputs exist and the hash of its command, the config
-sections it reads and the bytes of its input files is the one recorded when it last ran; a stage
-downstream of a redone one reruns exactly when the files it reads changed. A stage's key is
-recorded before it starts, so a rerun after an interruption knows what was running: training
-with the same key resumes from its newest valid checkpoint; with another key the old train dir
-is moved aside (train.old-N), never deleted. Stages that write files get `--overwrite`.
+files under fixed names in the run dir, and the exact command is logged (`commands.sh`,
+`stages.json`), so any stage can be rerun by hand. A stage is skipped when its outputs exist and
+the hash of its command, the config sections it reads and the bytes of its input files is the one
+recorded when it last ran; a stage downstream of a redone one reruns exactly when the files it
+reads changed. A stage's key is recorded before it starts, so a rerun after an interruption knows
+what was running: training with the same key resumes from its newest valid checkpoint; with
+another key the old train dir is moved aside (train.old-N), never deleted. Stages that write
+files get `--overwrite`.
 """
 
 from __future__ import annotations

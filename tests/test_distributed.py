@@ -15,8 +15,9 @@ from golfcli.model import GPT
 from golfcli.train import train
 
 
-def _rank_main(rank: int, tables: dict, out: str) -> None:
-    summary = train(config_from_dict(tables, preset="tiny"), out, max_steps=4)
+def _rank_main(rank: int, tables: dict, out: str, max_steps: int = 4, resume: bool = False) -> None:
+    """One rank of a 2-rank `train` (spawned by gloo_ranks.launch)."""
+    summary = train(config_from_dict(tables, preset="tiny"), out, max_steps=max_steps, resume=resume)
     assert summary["world_size"] == 2
 
 

@@ -10,13 +10,9 @@ import torch
 
 from gloo_ranks import launch
 from golfcli.checkpoint import load_checkpoint
-from golfcli.config import config_from_dict, config_to_dict, replace_section
+from golfcli.config import config_to_dict, replace_section
 from golfcli.train import train
-from test_distributed import cfg  # noqa: F401  (the fixture: a tiny run's config on small shards)
-
-
-def _rank_main(rank: int, tables: dict, out: str, max_steps: int, resume: bool) -> None:
-    train(config_from_dict(tables, preset="tiny"), out, max_steps=max_steps, resume=resume)
+from test_distributed import _rank_main, cfg  # noqa: F401  (cfg: the fixture, a tiny run's config on small shards)
 
 
 def _two_ranks(cfg, out: Path, max_steps: int, resume: bool = False) -> None:

@@ -33,6 +33,8 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
     headroom_bytes (negative when over), the code files counted with their sizes, and the
     artifact's section sizes.
     """
+    if code_files and source:
+        raise GolfError("give --code files or --source, not both")
     data = read_bytes(artifact, "artifact")
     try:
         sections = parse_container(data)
@@ -42,8 +44,6 @@ def verify_size(artifact: str | Path, code_files: list[str | Path] | None = None
     stored = GolfConfig(pack=section_from_dict(PackConfig, stored, "pack.")) if isinstance(stored, dict) else None
     limit = resolve_settings(stored, preset, config_file, overrides, {"pack": {"limit": limit}},
                              reads=("pack",)).config.pack.limit
-    if code_files and source:
-        raise GolfError("give --code files or --source, not both")
     if code_files:
         paths = [require_file(p, "code file") for p in code_files]
         counted = "the --code files"
